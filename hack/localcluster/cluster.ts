@@ -1,0 +1,471 @@
+// A real Kubernetes control plane on this machine, started as processes: etcd,
+// kube-apiserver (RBAC, static tokens, service-account keys), kube-controller-manager,
+// kube-scheduler and kwok with fake nodes. Several named clusters run side by side on
+// different ports. Everything a cluster owns lives in one folder; `down` kills its processes
+// by pid and removes the folder.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { KubeClient } from "../../pkg/kube/client.ts";
+import { kubeConfigForToken } from "../../pkg/kube/config.ts";
+import { isAlreadyExists } from "../../pkg/kube/errors.ts";
+import { Resources } from "../../pkg/kube/resource.ts";
+import { ensureBinaries } from "./binaries.ts";
+import { fakeNodes, type NodeProfile } from "./nodes.ts";
+import { createPki, type Pki, randomToken } from "./pki.ts";
+import { ADMIN_USER, LOCAL_USERS } from "./users.ts";
+
+export const COMPONENTS = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kwok",
+] as const;
+export type Component = (typeof COMPONENTS)[number];
+
+export interface ClusterState {
+  name: string;
+  dir: string;
+  binDir: string;
+  server: string;
+  ports: Record<Component | "etcd-peer", number>;
+  pids: Partial<Record<Component, number>>;
+  tokens: Record<string, string>;
+  nodes: Record<NodeProfile, number>;
+  extraApiserverArgs: string[];
+}
+
+export interface UpOptions {
+  name: string;
+  nodes: Record<NodeProfile, number>;
+  /** Fixed API server port; a free one is picked when absent. */
+  port?: number;
+  extraApiserverArgs?: string[];
+  /** Progress lines (default: stderr). */
+  progress?: (line: string) => void;
+  readyTimeoutMs?: number;
+}
+
+export function clustersHome(): string {
+  return process.env.CENTAURUS_HOME ?? join(homedir(), ".centaurus", "clusters");
+}
+
+export function clusterDir(name: string): string {
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(name)) {
+    throw new Error(`bad cluster name "${name}": use lower-case letters, digits and dashes`);
+  }
+  return join(clustersHome(), name);
+}
+
+function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+function checkPortFree(port: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", () =>
+      reject(
+        new Error(
+          `port ${port} for ${what} is already taken on 127.0.0.1: stop what uses it (ss -ltnp 'sport = :${port}') or pick another port`,
+        ),
+      ),
+    );
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve()));
+  });
+}
+
+function tail(file: string, lines = 25): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+async function poll(
+  what: string,
+  deadline: number,
+  check: () => Promise<boolean>,
+  onTimeout: () => string,
+): Promise<void> {
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what} was not ready in time\n${onTimeout()}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The local control plane of one name: start, stop, restart parts of it, tear it down. */
+export class LocalCluster {
+  private constructor(readonly state: ClusterState) {}
+
+  get name(): string {
+    return this.state.name;
+  }
+  get kubeconfigPath(): string {
+    return join(this.state.dir, "kubeconfig");
+  }
+  get caData(): string {
+    return readFileSync(join(this.state.dir, "pki", "ca.crt")).toString("base64");
+  }
+  logFile(c: Component): string {
+    return join(this.state.dir, "logs", `${c}.log`);
+  }
+
+  /** A client that authenticates as one of the static users (admin, tenant-a-admin, ...). */
+  clientFor(user: string = ADMIN_USER): Promise<KubeClient> {
+    const token = this.state.tokens[user];
+    if (!token) throw new Error(`no static user ${user} in cluster ${this.name}`);
+    return KubeClient.fromKubeConfig(kubeConfigForToken(this.state.server, token, this.caData));
+  }
+
+  static load(name: string): LocalCluster | undefined {
+    const file = join(clusterDir(name), "state.json");
+    if (!existsSync(file)) return undefined;
+    return new LocalCluster(JSON.parse(readFileSync(file, "utf8")) as ClusterState);
+  }
+
+  static async up(opts: UpOptions): Promise<LocalCluster> {
+    const progress = opts.progress ?? ((l: string) => process.stderr.write(`${l}\n`));
+    const dir = clusterDir(opts.name);
+    const existing = LocalCluster.load(opts.name);
+    if (existing) {
+      if (COMPONENTS.every((c) => isAlive(existing.state.pids[c]))) {
+        progress(`cluster ${opts.name} is already running`);
+        return existing;
+      }
+      progress(`cluster ${opts.name} was left half-running: cleaning it up first`);
+      await existing.down();
+    }
+    const binDir = await ensureBinaries(progress);
+    if (opts.port) await checkPortFree(opts.port, "kube-apiserver");
+    const ports = {
+      etcd: await freePort(),
+      "etcd-peer": await freePort(),
+      "kube-apiserver": opts.port ?? (await freePort()),
+      "kube-controller-manager": await freePort(),
+      "kube-scheduler": await freePort(),
+      kwok: await freePort(),
+    };
+    for (const sub of ["pki", "logs", "etcd"]) mkdirSync(join(dir, sub), { recursive: true });
+    const tokens = Object.fromEntries(LOCAL_USERS.map((u) => [u.name, randomToken()]));
+    const state: ClusterState = {
+      name: opts.name,
+      dir,
+      binDir,
+      server: `https://127.0.0.1:${ports["kube-apiserver"]}`,
+      ports,
+      pids: {},
+      tokens,
+      nodes: opts.nodes,
+      extraApiserverArgs: opts.extraApiserverArgs ?? [],
+    };
+    const cluster = new LocalCluster(state);
+    try {
+      await cluster.bootstrap(progress, Date.now() + (opts.readyTimeoutMs ?? 90_000));
+    } catch (err) {
+      await cluster.down();
+      throw err;
+    }
+    return cluster;
+  }
+
+  private save(): void {
+    writeFileSync(join(this.state.dir, "state.json"), JSON.stringify(this.state, null, 2), { mode: 0o600 });
+  }
+
+  private writeKubeconfig(file: string, user: string): void {
+    const s = this.state;
+    const yaml = [
+      "apiVersion: v1",
+      "kind: Config",
+      "clusters:",
+      `- name: ${s.name}`,
+      "  cluster:",
+      `    server: ${s.server}`,
+      `    certificate-authority-data: ${this.caData}`,
+      "users:",
+      `- name: ${user}`,
+      "  user:",
+      `    token: ${s.tokens[user]}`,
+      "contexts:",
+      `- name: ${s.name}`,
+      "  context:",
+      `    cluster: ${s.name}`,
+      `    user: ${user}`,
+      `current-context: ${s.name}`,
+      "",
+    ].join("\n");
+    writeFileSync(file, yaml, { mode: 0o600 });
+  }
+
+  private async bootstrap(progress: (l: string) => void, deadline: number): Promise<void> {
+    const s = this.state;
+    const pki = createPki(join(s.dir, "pki"));
+    writeFileSync(
+      join(s.dir, "pki", "tokens.csv"),
+      LOCAL_USERS.map((u, i) => `${s.tokens[u.name]},${u.name},uid-${i},"${u.groups.join(",")}"`).join("\n") +
+        "\n",
+      { mode: 0o600 },
+    );
+    this.writeKubeconfig(this.kubeconfigPath, ADMIN_USER);
+    for (const c of ["kube-controller-manager", "kube-scheduler", "kwok"] as const) {
+      const user = c === "kwok" ? "kwok" : `system:${c}`;
+      this.writeKubeconfig(join(s.dir, `${c}.kubeconfig`), user);
+    }
+    this.save();
+
+    progress(`[1/4] starting etcd on 127.0.0.1:${s.ports.etcd}`);
+    this.startComponent("etcd", pki);
+    await poll(
+      "etcd",
+      deadline,
+      async () => (await fetch(`http://127.0.0.1:${s.ports.etcd}/health`)).ok,
+      () => this.diagnose("etcd"),
+    );
+
+    progress(`[2/4] starting kube-apiserver on ${s.server}`);
+    this.startComponent("kube-apiserver", pki);
+    await this.waitApiserverReady(deadline);
+
+    progress("[3/4] starting kube-controller-manager, kube-scheduler and kwok");
+    this.startComponent("kube-controller-manager", pki);
+    this.startComponent("kube-scheduler", pki);
+    this.startComponent("kwok", pki);
+
+    const client = await this.clientFor();
+    try {
+      const nodes = fakeNodes(s.nodes);
+      progress(`[4/4] registering ${nodes.length} fake nodes and waiting for them to be Ready`);
+      for (const node of nodes) {
+        await client.create(Resources.Node, node).catch((err) => {
+          if (!isAlreadyExists(err)) throw err;
+        });
+      }
+      await poll(
+        "the fake nodes",
+        deadline,
+        async () => {
+          const list = await client.list<
+            {
+              metadata: { name?: string };
+              status?: { conditions?: Array<{ type: string; status: string }> };
+            } & { metadata: object }
+          >(Resources.Node);
+          const ready = list.items.filter((n) =>
+            n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+          );
+          return ready.length >= nodes.length;
+        },
+        () => this.diagnose("kwok"),
+      );
+      await poll(
+        "kube-controller-manager",
+        deadline,
+        () => this.healthy("kube-controller-manager"),
+        () => this.diagnose("kube-controller-manager"),
+      );
+      await poll(
+        "kube-scheduler",
+        deadline,
+        () => this.healthy("kube-scheduler"),
+        () => this.diagnose("kube-scheduler"),
+      );
+      // The default ServiceAccount appears once the controller manager runs; pods need it.
+      await poll(
+        "the default service account",
+        deadline,
+        async () => {
+          await client.get(Resources.ServiceAccount, "default", "default");
+          return true;
+        },
+        () => this.diagnose("kube-controller-manager"),
+      );
+    } finally {
+      client.close();
+    }
+  }
+
+  private async healthy(c: Component): Promise<boolean> {
+    // Components serve /healthz on https with a self-signed certificate; Node's fetch cannot skip
+    // verification per call, so ask with a raw TLS socket-free check: is the port answering?
+    return new Promise((resolve) => {
+      const sock = net.connect(this.state.ports[c], "127.0.0.1");
+      sock.once("connect", () => {
+        sock.destroy();
+        resolve(isAlive(this.state.pids[c]));
+      });
+      sock.once("error", () => resolve(false));
+    });
+  }
+
+  private async waitApiserverReady(deadline: number): Promise<void> {
+    const client = await this.clientFor();
+    try {
+      await poll(
+        "kube-apiserver",
+        deadline,
+        async () => (await client.request<string>("GET", "/readyz")) !== undefined,
+        () => this.diagnose("kube-apiserver"),
+      );
+    } finally {
+      client.close();
+    }
+  }
+
+  private diagnose(c: Component): string {
+    const alive = isAlive(this.state.pids[c]);
+    return `${c} is ${alive ? "running but not ready" : "not running"}; last lines of ${this.logFile(c)}:\n${tail(this.logFile(c))}`;
+  }
+
+  private args(c: Component, pki: Pki): string[] {
+    const s = this.state;
+    const d = s.dir;
+    const p = s.ports;
+    switch (c) {
+      case "etcd":
+        return [
+          `--name=${s.name}`,
+          `--data-dir=${join(d, "etcd")}`,
+          `--listen-client-urls=http://127.0.0.1:${p.etcd}`,
+          `--advertise-client-urls=http://127.0.0.1:${p.etcd}`,
+          `--listen-peer-urls=http://127.0.0.1:${p["etcd-peer"]}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${p["etcd-peer"]}`,
+          `--initial-cluster=${s.name}=http://127.0.0.1:${p["etcd-peer"]}`,
+          "--unsafe-no-fsync", // a throw-away local store: durability across power loss is not needed
+          "--quota-backend-bytes=8589934592",
+          "--log-level=warn",
+        ];
+      case "kube-apiserver":
+        return [
+          `--etcd-servers=http://127.0.0.1:${p.etcd}`,
+          "--bind-address=127.0.0.1",
+          "--advertise-address=127.0.0.1",
+          `--secure-port=${p["kube-apiserver"]}`,
+          `--cert-dir=${join(d, "pki")}`,
+          `--tls-cert-file=${pki.serverCert}`,
+          `--tls-private-key-file=${pki.serverKey}`,
+          `--client-ca-file=${pki.caCert}`,
+          `--token-auth-file=${join(d, "pki", "tokens.csv")}`,
+          "--authorization-mode=RBAC",
+          "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+          `--service-account-key-file=${pki.saPub}`,
+          `--service-account-signing-key-file=${pki.saKey}`,
+          "--service-cluster-ip-range=10.96.0.0/16",
+          // The advertise address is loopback, which may not be an Endpoints address.
+          "--endpoint-reconciler-type=none",
+          "--allow-privileged=true",
+          "--profiling=false",
+          "--max-requests-inflight=800",
+          "--max-mutating-requests-inflight=400",
+          ...s.extraApiserverArgs,
+        ];
+      case "kube-controller-manager":
+        return [
+          `--kubeconfig=${join(d, "kube-controller-manager.kubeconfig")}`,
+          `--authentication-kubeconfig=${join(d, "kube-controller-manager.kubeconfig")}`,
+          `--authorization-kubeconfig=${join(d, "kube-controller-manager.kubeconfig")}`,
+          "--bind-address=127.0.0.1",
+          `--secure-port=${p["kube-controller-manager"]}`,
+          "--leader-elect=false",
+          `--service-account-private-key-file=${pki.saKey}`,
+          `--root-ca-file=${pki.caCert}`,
+          `--cluster-signing-cert-file=${pki.caCert}`,
+          `--cluster-signing-key-file=${pki.caKey}`,
+          "--use-service-account-credentials=false",
+          "--kube-api-qps=200",
+          "--kube-api-burst=400",
+          "--concurrent-gc-syncs=10",
+        ];
+      case "kube-scheduler":
+        return [
+          `--kubeconfig=${join(d, "kube-scheduler.kubeconfig")}`,
+          `--authentication-kubeconfig=${join(d, "kube-scheduler.kubeconfig")}`,
+          `--authorization-kubeconfig=${join(d, "kube-scheduler.kubeconfig")}`,
+          "--bind-address=127.0.0.1",
+          `--secure-port=${p["kube-scheduler"]}`,
+          "--leader-elect=false",
+        ];
+      case "kwok":
+        return [
+          `--kubeconfig=${join(d, "kwok.kubeconfig")}`,
+          "--manage-all-nodes=false",
+          "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+          "--cidr=10.244.0.1/16",
+          "--node-ip=10.255.0.1",
+          `--server-address=127.0.0.1:${p.kwok}`,
+        ];
+    }
+  }
+
+  /** Starts one component in the background, its output in logs/<component>.log. */
+  startComponent(c: Component, pki: Pki = createPki(join(this.state.dir, "pki"))): void {
+    const out = openSync(this.logFile(c), "a");
+    const child: ChildProcess = spawn(join(this.state.binDir, c), this.args(c, pki), {
+      detached: true,
+      stdio: ["ignore", out, out],
+    });
+    closeSync(out);
+    child.unref();
+    if (!child.pid) throw new Error(`could not start ${c} from ${this.state.binDir}`);
+    this.state.pids[c] = child.pid;
+    this.save();
+  }
+
+  /** Stops one component (SIGTERM, then SIGKILL after graceMs) and waits until it is gone. */
+  async stopComponent(c: Component, graceMs = 5000): Promise<void> {
+    const pid = this.state.pids[c];
+    if (!pid || !isAlive(pid)) return;
+    process.kill(pid, graceMs === 0 ? "SIGKILL" : "SIGTERM");
+    const deadline = Date.now() + graceMs;
+    while (isAlive(pid)) {
+      if (Date.now() > deadline) process.kill(pid, "SIGKILL");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    delete this.state.pids[c];
+    this.save();
+  }
+
+  /** Kills kube-apiserver (SIGKILL: as a crash would) and, unless told not to, starts it again. */
+  async restartApiserver(opts: { downForMs?: number } = {}): Promise<void> {
+    await this.stopComponent("kube-apiserver", 0);
+    if (opts.downForMs) await new Promise((r) => setTimeout(r, opts.downForMs));
+    this.startComponent("kube-apiserver");
+    await this.waitApiserverReady(Date.now() + 60_000);
+  }
+
+  running(): Record<Component, boolean> {
+    return Object.fromEntries(COMPONENTS.map((c) => [c, isAlive(this.state.pids[c])])) as Record<
+      Component,
+      boolean
+    >;
+  }
+
+  /** Stops every process this cluster started and removes its folder. */
+  async down(): Promise<void> {
+    for (const c of [...COMPONENTS].reverse()) await this.stopComponent(c, 3000);
+    rmSync(this.state.dir, { recursive: true, force: true });
+  }
+}

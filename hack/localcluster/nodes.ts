@@ -1,0 +1,86 @@
+// Fake node profiles for kwok: what each kind of node declares (pure: no I/O).
+
+import type { KubeObject } from "../../pkg/kube/object.ts";
+
+export type NodeProfile = "plain" | "gpu" | "edge";
+export const NODE_PROFILES: readonly NodeProfile[] = ["plain", "gpu", "edge"];
+
+export const PROFILE_LABEL = "centaurus.io/node-profile";
+/** kwok manages only nodes carrying this annotation, so real nodes are never touched. */
+export const KWOK_ANNOTATION = "kwok.x-k8s.io/node";
+
+export interface NodeObject extends KubeObject {
+  spec: { taints?: Array<{ key: string; value?: string; effect: string }> };
+  status: { capacity: Record<string, string>; allocatable: Record<string, string> };
+}
+
+/** Parses "plain=3,gpu=2,edge=1" into counts; throws a message that shows the expected form. */
+export function parseNodeSpec(spec: string): Record<NodeProfile, number> {
+  const counts: Record<NodeProfile, number> = { plain: 0, gpu: 0, edge: 0 };
+  if (!spec.trim()) return counts;
+  for (const part of spec.split(",")) {
+    const [profile, count] = part.split("=").map((s) => s.trim());
+    const n = Number(count);
+    if (!NODE_PROFILES.includes(profile as NodeProfile) || !Number.isInteger(n) || n < 0) {
+      throw new Error(
+        `bad --nodes entry "${part}": expected profile=count with profile one of ${NODE_PROFILES.join(", ")}, e.g. plain=3,gpu=2,edge=1`,
+      );
+    }
+    counts[profile as NodeProfile] = n;
+  }
+  return counts;
+}
+
+const capacities: Record<NodeProfile, Record<string, string>> = {
+  plain: { cpu: "32", memory: "128Gi", pods: "110", "ephemeral-storage": "500Gi" },
+  gpu: { cpu: "64", memory: "512Gi", pods: "110", "ephemeral-storage": "1Ti", "nvidia.com/gpu": "8" },
+  edge: { cpu: "4", memory: "8Gi", pods: "30", "ephemeral-storage": "64Gi" },
+};
+
+const profileLabels: Record<NodeProfile, Record<string, string>> = {
+  plain: {},
+  gpu: {
+    "nvidia.com/gpu.present": "true",
+    "nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB",
+    "nvidia.com/gpu.memory": "81920",
+    "nvidia.com/gpu.count": "8",
+  },
+  edge: { "node-role.kubernetes.io/edge": "", "topology.kubernetes.io/zone": "edge" },
+};
+
+export function nodeName(profile: NodeProfile, index: number): string {
+  return `kwok-${profile}-${index}`;
+}
+
+/** The Node object for one fake node; kwok then keeps its status Ready and heartbeats it. */
+export function fakeNode(profile: NodeProfile, index: number): NodeObject {
+  const name = nodeName(profile, index);
+  const capacity = capacities[profile];
+  return {
+    apiVersion: "v1",
+    kind: "Node",
+    metadata: {
+      name,
+      annotations: { [KWOK_ANNOTATION]: "fake", "node.alpha.kubernetes.io/ttl": "0" },
+      labels: {
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/role": "agent",
+        type: "kwok",
+        [PROFILE_LABEL]: profile,
+        ...profileLabels[profile],
+      },
+    },
+    // Edge nodes are tainted so ordinary workloads land there only when they ask to.
+    spec:
+      profile === "edge"
+        ? { taints: [{ key: "centaurus.io/edge", value: "true", effect: "NoSchedule" }] }
+        : {},
+    status: { capacity, allocatable: capacity },
+  };
+}
+
+export function fakeNodes(counts: Record<NodeProfile, number>): NodeObject[] {
+  return NODE_PROFILES.flatMap((p) => Array.from({ length: counts[p] }, (_, i) => fakeNode(p, i)));
+}
