@@ -24,12 +24,12 @@ BIN="$CACHE/bin/k8s-$KUBERNETES_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION"
 mkdir -p "$BIN"
 
 step=0
-total=7
+total=8
 progress() { step=$((step + 1)); printf '[%d/%d] %s\n' "$step" "$total" "$*"; }
 
 need=()
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm; do
-  [[ -x "$BIN/$b" ]] || need+=("$b")
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kwok-stages.yaml; do
+  [[ -s "$BIN/$b" ]] || need+=("$b")
 done
 if [[ ${#need[@]} -eq 0 ]]; then
   echo "$BIN"
@@ -117,5 +117,18 @@ go_install() { # name module/path version
 }
 go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION" >&2
 go_install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" >&2
+
+# kwok simulates nodes and pods through "stages"; the kwok module ships the standard ones.
+# Use its fast node stages, Lease heartbeats (so the node lifecycle controller sees live
+# nodes) and fast pod stages (pods are Running as soon as they are bound).
+if [[ ! -s "$BIN/kwok-stages.yaml" ]]; then
+  stages="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/stage"
+  [[ -d "$stages" ]] || (cd "$WORK" && go mod download "sigs.k8s.io/kwok@$KWOK_VERSION")
+  for f in "$stages"/node/fast/node-initialize.yaml "$stages"/node/heartbeat-with-lease/*.yaml "$stages"/pod/fast/*.yaml; do
+    cat "$f"
+    echo "---"
+  done >"$BIN/kwok-stages.yaml.tmp"
+  mv "$BIN/kwok-stages.yaml.tmp" "$BIN/kwok-stages.yaml"
+fi
 
 echo "$BIN"

@@ -411,11 +411,14 @@ export class LocalCluster {
       case "kwok":
         return [
           `--kubeconfig=${join(d, "kwok.kubeconfig")}`,
+          `--config=${join(s.binDir, "kwok-stages.yaml")}`,
           "--manage-all-nodes=false",
           "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
           "--cidr=10.244.0.1/16",
           "--node-ip=10.255.0.1",
           `--server-address=127.0.0.1:${p.kwok}`,
+          // Heartbeat through node Leases so the node lifecycle controller keeps the nodes Ready.
+          "--node-lease-duration-seconds=40",
         ];
     }
   }

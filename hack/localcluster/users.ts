@@ -11,7 +11,9 @@ export const ADMIN_USER = "admin";
 export const LOCAL_USERS: readonly LocalUser[] = [
   { name: ADMIN_USER, groups: ["system:masters"] },
   // Control-plane components run under their own names so the bootstrap RBAC roles apply.
-  { name: "system:kube-controller-manager", groups: [] },
+  // The controller manager runs every controller under one identity here (no per-controller
+  // service-account credentials), so it needs the rights of all of them together.
+  { name: "system:kube-controller-manager", groups: ["system:masters"] },
   { name: "system:kube-scheduler", groups: [] },
   // kwok writes node and pod status for every fake node; it stands in for all kubelets.
   { name: "kwok", groups: ["system:masters"] },

@@ -39,9 +39,12 @@ export class TerminalError extends Error {
 export interface ReconcileContext {
   log: Logger;
   reconcileId: string;
+  /** The manager's shared informers: read objects from their stores, not from the API server. */
+  cache: SharedInformerFactory;
 }
 
-export type ReconcileFunc = (req: Request, ctx: ReconcileContext) => Promise<Result | undefined>;
+// biome-ignore lint/suspicious/noConfusingVoidType: a reconciler that is simply done returns nothing
+export type ReconcileFunc = (req: Request, ctx: ReconcileContext) => Promise<Result | void>;
 
 /** Maps a watched object to the keys of the primary objects it affects. */
 export type MapFunc = (obj: KubeObject) => string[];
@@ -82,6 +85,7 @@ export class Controller {
   private readonly log: Logger;
   private metrics: ControllerMetrics | undefined;
   private workers: Promise<void>[] = [];
+  private factory: SharedInformerFactory | undefined;
   private active = 0;
 
   constructor(opts: ControllerOptions) {
@@ -105,6 +109,7 @@ export class Controller {
 
   /** Wires informers to the queue; called by the manager before caches start. */
   setup(factory: SharedInformerFactory, registry?: Registry): void {
+    this.factory = factory;
     if (registry) {
       this.metrics = controllerMetrics(registry);
       this.metrics.maxConcurrent.set({ controller: this.name }, this.concurrency);
@@ -155,6 +160,7 @@ export class Controller {
 
   /** Starts the workers; they run until stop(). */
   start(): void {
+    if (!this.factory) throw new Error(`controller ${this.name}: call setup() (Manager.add) before start()`);
     if (this.workers.length > 0) return;
     for (let i = 0; i < this.concurrency; i++) this.workers.push(this.worker());
   }
@@ -188,7 +194,14 @@ export class Controller {
     const start = performance.now();
     try {
       const { namespace, name } = splitKey(key);
-      const result = await this.opts.reconcile({ key, namespace, name }, { log, reconcileId });
+      const result = await this.opts.reconcile(
+        { key, namespace, name },
+        {
+          log,
+          reconcileId,
+          cache: this.factory as SharedInformerFactory,
+        },
+      );
       if (result?.requeueAfterMs !== undefined) {
         this.queue.forget(key);
         this.queue.addAfter(key, result.requeueAfterMs);
