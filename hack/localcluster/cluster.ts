@@ -459,6 +459,47 @@ export class LocalCluster {
     await this.waitApiserverReady(Date.now() + 60_000);
   }
 
+  /**
+   * Starts a second kube-apiserver on the same etcd (as in a highly available control plane),
+   * so tests can write while the first one is down.
+   */
+  async startExtraApiserver(): Promise<{ server: string; stop: () => Promise<void> }> {
+    const port = await freePort();
+    const pki = createPki(join(this.state.dir, "pki"));
+    const args = this.args("kube-apiserver", pki).map((a) =>
+      a.startsWith("--secure-port=") ? `--secure-port=${port}` : a,
+    );
+    const logFile = join(this.state.dir, "logs", `kube-apiserver-${port}.log`);
+    const out = openSync(logFile, "a");
+    const child = spawn(join(this.state.binDir, "kube-apiserver"), args, {
+      detached: true,
+      stdio: ["ignore", out, out],
+    });
+    closeSync(out);
+    child.unref();
+    const server = `https://127.0.0.1:${port}`;
+    const token = this.state.tokens[ADMIN_USER] ?? "";
+    const client = await KubeClient.fromKubeConfig(kubeConfigForToken(server, token, this.caData));
+    const stop = async () => {
+      if (child.pid && isAlive(child.pid)) process.kill(child.pid, "SIGKILL");
+      while (child.pid && isAlive(child.pid)) await new Promise((r) => setTimeout(r, 50));
+    };
+    try {
+      await poll(
+        "the extra kube-apiserver",
+        Date.now() + 60_000,
+        async () => (await client.request("GET", "/readyz")) !== undefined,
+        () => tail(logFile),
+      );
+    } catch (err) {
+      await stop();
+      throw err;
+    } finally {
+      client.close();
+    }
+    return { server, stop };
+  }
+
   running(): Record<Component, boolean> {
     return Object.fromEntries(COMPONENTS.map((c) => [c, isAlive(this.state.pids[c])])) as Record<
       Component,

@@ -62,6 +62,10 @@ export interface WatchEvent<T extends KubeObject = KubeObject> {
 /** Called once per HTTP request with its verb and status code (0 when no answer came). */
 export type RequestObserver = (method: string, code: number, host: string) => void;
 
+function encodeBody(body: unknown): string {
+  return typeof body === "string" ? body : JSON.stringify(body);
+}
+
 export class KubeClient {
   readonly server: URL;
   private readonly baseOptions: https.RequestOptions;
@@ -114,7 +118,11 @@ export class KubeClient {
     for (const [k, v] of Object.entries(this.baseOptions.headers ?? {})) {
       if (typeof v === "string") headers[k] = v;
     }
-    if (opts.body !== undefined) headers["Content-Type"] = opts.contentType ?? "application/json";
+    if (opts.body !== undefined) {
+      headers["Content-Type"] = opts.contentType ?? "application/json";
+      // An explicit length: Go's server rejects some chunked request bodies (e.g. on DELETE).
+      headers["Content-Length"] = String(Buffer.byteLength(encodeBody(opts.body)));
+    }
     const mod = url.protocol === "https:" ? https : http;
     return mod.request(url, { method, headers, agent, signal: opts.signal });
   }
@@ -150,7 +158,7 @@ export class KubeClient {
         reject(err);
       });
       if (opts.body !== undefined) {
-        req.end(typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body));
+        req.end(encodeBody(opts.body));
       } else {
         req.end();
       }
