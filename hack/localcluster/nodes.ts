@@ -19,9 +19,10 @@ export function parseNodeSpec(spec: string): Record<NodeProfile, number> {
   const counts: Record<NodeProfile, number> = { plain: 0, gpu: 0, edge: 0 };
   if (!spec.trim()) return counts;
   for (const part of spec.split(",")) {
-    const [profile, count] = part.split("=").map((s) => s.trim());
-    const n = Number(count);
-    if (!NODE_PROFILES.includes(profile as NodeProfile) || !Number.isInteger(n) || n < 0) {
+    const m = part.trim().match(/^([a-z]+)\s*=\s*(\d+)$/);
+    const profile = m?.[1];
+    const n = Number(m?.[2]);
+    if (!m || !NODE_PROFILES.includes(profile as NodeProfile)) {
       throw new Error(
         `bad --nodes entry "${part}": expected profile=count with profile one of ${NODE_PROFILES.join(", ")}, e.g. plain=3,gpu=2,edge=1`,
       );
@@ -55,7 +56,7 @@ export function nodeName(profile: NodeProfile, index: number): string {
 /** The Node object for one fake node; kwok then keeps its status Ready and heartbeats it. */
 export function fakeNode(profile: NodeProfile, index: number): NodeObject {
   const name = nodeName(profile, index);
-  const capacity = capacities[profile];
+  const capacity = { ...capacities[profile] };
   return {
     apiVersion: "v1",
     kind: "Node",
@@ -77,7 +78,7 @@ export function fakeNode(profile: NodeProfile, index: number): NodeObject {
       profile === "edge"
         ? { taints: [{ key: "centaurus.io/edge", value: "true", effect: "NoSchedule" }] }
         : {},
-    status: { capacity, allocatable: capacity },
+    status: { capacity, allocatable: { ...capacity } },
   };
 }
 

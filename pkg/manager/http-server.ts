@@ -11,10 +11,12 @@ export interface ProbeHandlers {
 
 /** "127.0.0.1:8080", ":8080" or "8080" → host and port (":0" picks a free port). */
 export function parseAddress(address: string): { host: string; port: number } {
-  const i = address.lastIndexOf(":");
-  const host = i > 0 ? address.slice(0, i) : "0.0.0.0";
-  const port = Number(i >= 0 ? address.slice(i + 1) : address);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  const m = address.match(/^(?:(\[[0-9a-fA-F:.]+\]|[^:[\]]*):)?(\d{1,5})$/);
+  const hostPart = m?.[1] ?? "";
+  // "[::1]" → "::1": brackets only delimit an IPv6 address from its port.
+  const host = hostPart.startsWith("[") ? hostPart.slice(1, -1) : hostPart || "0.0.0.0";
+  const port = Number(m?.[2]);
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new Error(`bad listen address "${address}": expected host:port, e.g. 127.0.0.1:8080 or :8080`);
   }
   return { host, port };

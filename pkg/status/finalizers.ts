@@ -12,6 +12,8 @@ export function addFinalizerPatch(obj: KubeObject, finalizer: string): Operation
   const current = obj.metadata.finalizers;
   if (current?.includes(finalizer)) return [];
   if (!current || current.length === 0) {
+    // The API server's JSON patch treats a missing member as null for `test` (stricter RFC 6902
+    // libraries do not), so this guards both "absent" and "empty" against a concurrent add.
     return [
       { op: "test", path: "/metadata/finalizers", value: current ?? null },
       { op: "add", path: "/metadata/finalizers", value: [finalizer] },

@@ -109,7 +109,7 @@ describe("cache: Store", () => {
     // object frozen only at its top level (e.g. `Object.freeze({ ...cached, metadata: newMeta })`)
     // is stored with its nested parts still mutable. Expected: cached.metadata is frozen and the
     // assignment throws; actual: Object.isFrozen(cached.metadata) === false and the write succeeds.
-    it.skip("deep-freezes an object that arrives frozen only at the top level", () => {
+    it("deep-freezes an object that arrives frozen only at the top level", () => {
       const store = new Store();
       store.upsert(Object.freeze(obj({ namespace: "ns", name: "a", app: "web" })));
       const cached = store.get("ns/a")!;

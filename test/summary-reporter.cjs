@@ -1,0 +1,18 @@
+// Mocha's spec reporter, plus one closing line in the plain form CI systems read:
+// "tests: N passed, N failed, N skipped".
+const Mocha = require("mocha");
+
+const { Spec } = Mocha.reporters;
+const { EVENT_RUN_END } = Mocha.Runner.constants;
+
+class SpecWithSummary extends Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    runner.once(EVENT_RUN_END, () => {
+      const s = runner.stats ?? { passes: 0, failures: 0, pending: 0 };
+      process.stdout.write(`\ntests: ${s.passes} passed, ${s.failures} failed, ${s.pending} skipped\n`);
+    });
+  }
+}
+
+module.exports = SpecWithSummary;
