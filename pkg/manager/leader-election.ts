@@ -48,6 +48,8 @@ export class LeaderElector {
   /** The last record we saw and when (our clock) it last changed. */
   private observed: { holder: string; renewTime: string; at: number } | undefined;
   private lastRenew = 0;
+  /** The lease duration the current holder announced. */
+  private observedDurationMs = 0;
 
   constructor(
     private readonly client: KubeClient,
@@ -103,16 +105,26 @@ export class LeaderElector {
       if (this.leading && !ok && Date.now() - this.lastRenew > this.renewDeadlineMs) this.setLeading(false);
       else if (ok) this.setLeading(true);
       await new Promise<void>((resolve) => {
-        const t = setTimeout(
-          resolve,
-          this.leading ? this.retryPeriodMs : this.retryPeriodMs * (1 + Math.random() * 0.2),
-        );
+        const t = setTimeout(resolve, this.nextTryInMs());
         this.wake = () => {
           clearTimeout(t);
           resolve();
         };
       });
     }
+  }
+
+  /**
+   * A candidate retries every retryPeriod (jittered so candidates spread out), but never later
+   * than the moment the holder's lease runs out: failover then takes the lease duration plus
+   * how late we saw the last renewal, not an extra retry period on top.
+   */
+  private nextTryInMs(): number {
+    if (this.leading) return this.retryPeriodMs;
+    const jittered = this.retryPeriodMs * (1 + Math.random() * 0.2);
+    if (!this.observed || !this.observedDurationMs) return jittered;
+    const expiresIn = this.observed.at + this.observedDurationMs - Date.now() + 50;
+    return Math.max(50, Math.min(jittered, expiresIn));
   }
 
   private spec(existing?: Lease["spec"], transition = false): Lease["spec"] {
@@ -151,8 +163,9 @@ export class LeaderElector {
     if (!this.observed || this.observed.holder !== holder || this.observed.renewTime !== renewTime) {
       this.observed = { holder, renewTime, at: Date.now() };
     }
+    this.observedDurationMs = (lease.spec.leaseDurationSeconds ?? 15) * 1000;
     const heldByOther = holder !== "" && holder !== identity;
-    const expired = Date.now() - this.observed.at > (lease.spec.leaseDurationSeconds ?? 15) * 1000;
+    const expired = Date.now() - this.observed.at > this.observedDurationMs;
     if (heldByOther && !expired) return false;
     try {
       await this.client.replace<Lease>(Resources.Lease, {

@@ -133,6 +133,9 @@ describe("manager (real kube-apiserver)", function () {
       });
       const failoverMs = Date.now() - killedAt;
       expect(failoverMs).to.be.lessThan(20_000);
+      process.stderr.write(
+        `      (failover after SIGKILL of the leader: ${(failoverMs / 1000).toFixed(1)} s; lease 15 s)\n`,
+      );
       const lease = await admin.get<{
         metadata: object;
         spec: { holderIdentity?: string; leaseTransitions?: number };
