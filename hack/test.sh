@@ -19,8 +19,23 @@ else
   echo "up to date"
 fi
 
+step "Prometheus (Debian's package, for the scrape test)"
+if ! command -v prometheus >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "prometheus is not installed and cannot be installed here (needs root and apt-get): sudo apt-get install prometheus" >&2
+    exit 1
+  fi
+fi
+prometheus --version 2>&1 | head -1
+
 step "control-plane binaries"
 bash hack/build-binaries.sh >/dev/null
+
+step "generated manifests are up to date; chart lints"
+npx tsx hack/gen-manifests.ts --check
+"$(bash hack/build-binaries.sh)/helm" lint --quiet manifests/charts/centaurus
 
 step "typecheck (tsc --strict) and lint (biome)"
 npx tsc --noEmit
