@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { BASE_RBAC, controllerModules, type PolicyRule } from "../controllers/index.ts";
+import type { KubeObject } from "../pkg/kube/object.ts";
 import { renderCRDs } from "./gen-crds.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -44,11 +45,26 @@ ${blocks.join("\n")}
 `;
 }
 
+/** A module's cluster object as a template, carrying the chart's labels so uninstall finds it. */
+function objectTemplate(object: KubeObject): string {
+  const obj = structuredClone(object);
+  const own = obj.metadata.labels ?? {};
+  delete obj.metadata.labels;
+  const labels = [
+    "  labels:",
+    '    {{- include "centaurus.labels" . | nindent 4 }}',
+    ...Object.entries(own).map(([k, v]) => `    ${k}: ${JSON.stringify(v)}`),
+  ].join("\n");
+  return stringify(obj)
+    .trimEnd()
+    .replace(/^metadata:$/m, `metadata:\n${labels}`);
+}
+
 function clusterObjects(): string {
   const docs = controllerModules.flatMap((m) =>
     (m.manifests ?? []).map(
       (x) =>
-        `{{- if include "centaurus.enabled" (dict "root" . "name" "${m.name}") }}\n---\n${stringify(x.object).trimEnd()}\n{{- end }}`,
+        `{{- if include "centaurus.enabled" (dict "root" . "name" "${m.name}") }}\n---\n${objectTemplate(x.object)}\n{{- end }}`,
     ),
   );
   return `${GENERATED}${docs.join("\n")}\n`;
