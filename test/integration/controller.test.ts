@@ -131,10 +131,13 @@ describe("controller runtime with the example mirror controller", function () {
     });
     expect(event.type).to.equal("Warning");
     expect(event.note).to.contain("Not_A_Name");
-    const afterFirst = await metricValue(manager, "controller_runtime_terminal_reconcile_errors_total", {
-      controller: "mirror",
+    // The event is written inside reconcile; the metric counts the reconcile once it returns.
+    const afterFirst = await waitFor("the terminal error to be counted", async () => {
+      const n = await metricValue(manager, "controller_runtime_terminal_reconcile_errors_total", {
+        controller: "mirror",
+      });
+      return n === before + 1 ? n : undefined;
     });
-    expect(afterFirst).to.equal(before + 1);
     // Backoff would have retried within 5, 10, 20, ... ms; a second of silence shows it did not.
     await new Promise((r) => setTimeout(r, 1000));
     expect(
