@@ -2,6 +2,7 @@
 // centaurus: the command line for the local control plane and the operator.
 
 import { CLUSTER_HELP, runCluster } from "../cli/cluster.ts";
+import { DEMO_HELP, runDemo } from "../cli/demo.ts";
 import { MANAGER_HELP, runManager } from "../cli/manager.ts";
 import { runStatus, STATUS_HELP } from "../cli/status.ts";
 
@@ -9,6 +10,7 @@ const HELP = `centaurus — the Centaurus distributed cloud (Arktos, Mizar, Forn
 
 Usage:
   centaurus cluster up|down|status|token   a real local control plane (etcd, kube-apiserver, kwok nodes)
+  centaurus demo [--once]                  everything on this machine: clusters, operator, samples
   centaurus manager [flags]                run the operator against $KUBECONFIG
   centaurus status [--verbose]             what Centaurus manages here, across pillars
   centaurus help [command]                 this help, or a command's
@@ -19,6 +21,7 @@ Tests:       npm test
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   cluster: { run: runCluster, help: CLUSTER_HELP },
+  demo: { run: runDemo, help: DEMO_HELP },
   manager: { run: runManager, help: MANAGER_HELP },
   status: { run: runStatus, help: STATUS_HELP },
 };

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm start`: the operator on the embedded local control plane (or on $KUBECONFIG's cluster
-# when that one answers). Installs what is missing, starts the cluster, installs the CRDs and
-# runs the manager in the foreground; Ctrl-C stops the manager, the cluster keeps running
-# (stop it with: npx centaurus cluster down).
+# when that one answers). Installs what is missing, then runs `centaurus demo`: starts the
+# local clusters, installs the CRDs, runs the operator, applies the samples and prints what
+# happened; Ctrl-C stops the operator, the clusters keep running
+# (stop them with: npx centaurus cluster down --name root; ... --name edge-1).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,10 +17,8 @@ fi
 BIN="$(bash hack/build-binaries.sh)"
 if [[ -n "${KUBECONFIG:-}" ]] && "$BIN/kubectl" --request-timeout=5s get --raw=/readyz >/dev/null 2>&1; then
   echo "==> using the cluster KUBECONFIG points at: $("$BIN/kubectl" config current-context)"
-else
-  echo "==> starting the local control plane (cluster \"root\")"
-  npx tsx bin/centaurus.ts cluster up --name root --nodes "${CENTAURUS_NODES:-plain=3,gpu=2,edge=1}"
-  export KUBECONFIG="${CENTAURUS_HOME:-$HOME/.centaurus/clusters}/root/kubeconfig"
+  echo "==> running the operator (metrics on :8080/metrics, probes on :8081); Ctrl-C to stop"
+  exec npx tsx bin/centaurus.ts manager --install-crds --leader-elect "$@"
 fi
-echo "==> running the operator (metrics on :8080/metrics, probes on :8081); Ctrl-C to stop"
-exec npx tsx bin/centaurus.ts manager --install-crds --leader-elect "$@"
+# The embedded default: local clusters root and edge-1, the operator in both, the samples.
+exec npx tsx bin/centaurus.ts demo --nodes "${CENTAURUS_NODES:-plain=3,gpu=2,edge=1}" "$@"

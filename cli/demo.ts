@@ -1,0 +1,213 @@
+// `centaurus demo` (what `npm start` runs): the whole of Centaurus on this machine.
+// Brings up the local control plane "root" (plain, GPU and edge kwok nodes) and a child edge
+// cluster "edge-1", installs the CRDs and cluster objects, runs the operator in both
+// clusters, applies manifests/samples/, waits for them, prints what happened, and keeps
+// the operator running until Ctrl-C.
+
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type ControllerModule, controllerModules } from "../controllers/index.ts";
+import { LocalCluster } from "../hack/localcluster/cluster.ts";
+import { parseNodeSpec } from "../hack/localcluster/nodes.ts";
+import { apply } from "../pkg/kube/apply.ts";
+import type { KubeClient } from "../pkg/kube/client.ts";
+import { buildCRD, installCRDs } from "../pkg/kube/crd.ts";
+import type { KubeObject } from "../pkg/kube/object.ts";
+import { Resources, type ResourceType } from "../pkg/kube/resource.ts";
+import { Manager } from "../pkg/manager/manager.ts";
+import type { Condition } from "../pkg/status/conditions.ts";
+import { applyYaml } from "../pkg/testing/manifests.ts";
+import { waitFor } from "../pkg/testing/wait.ts";
+
+export const DEMO_HELP = `centaurus demo — Centaurus end to end on this machine (what npm start runs)
+
+Usage: centaurus demo [--nodes plain=3,gpu=2,edge=1] [--samples manifests/samples] [--once]
+
+Starts the local control plane "root" and a child edge cluster "edge-1", installs the CRDs,
+runs the operator in both, applies the samples and prints tenants, VMs, VPCs and IPs, the
+edge tree and GPU placements. Keeps running until Ctrl-C unless --once is given; the clusters
+stay up afterwards (npx centaurus cluster down --name root / --name edge-1).
+`;
+
+/** Hooks a pillar may give the demo (e.g. edge attaches the child cluster). */
+export interface DemoContext {
+  root: LocalCluster;
+  child: LocalCluster;
+  rootClient: KubeClient;
+  childClient: KubeClient;
+}
+export type DemoHook = (ctx: DemoContext) => Promise<void>;
+export const demoHooks: DemoHook[] = [];
+
+async function installModules(client: KubeClient, modules: ControllerModule[]): Promise<void> {
+  await installCRDs(
+    client,
+    modules.flatMap((m) => m.crds.map(buildCRD)),
+  );
+  for (const m of modules.flatMap((mod) => mod.manifests ?? [])) await apply(client, m.resource, m.object);
+}
+
+async function startManager(
+  client: KubeClient,
+  modules: ControllerModule[],
+  metrics: string,
+  probes: string,
+): Promise<Manager> {
+  const manager = new Manager({
+    client,
+    metricsBindAddress: metrics,
+    healthProbeBindAddress: probes,
+    leaderElection: { namespace: "default" },
+  });
+  for (const m of modules) await m.setup(manager, client);
+  await manager.start();
+  return manager;
+}
+
+type Obj = KubeObject & { status?: { conditions?: Condition[] } };
+
+interface PrinterColumn {
+  name: string;
+  jsonPath: string;
+}
+
+/** Reads a simple JSONPath (.a.b[0].c) from an object. */
+function readPath(obj: unknown, path: string): string {
+  let cur: unknown = obj;
+  for (const part of path
+    .replace(/^\./, "")
+    .split(/\.|\[(\d+)\]/)
+    .filter(Boolean)) {
+    if (cur === null || typeof cur !== "object") return "";
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  if (cur === undefined || cur === null) return "";
+  return typeof cur === "object" ? JSON.stringify(cur) : String(cur);
+}
+
+/** Prints every Centaurus object with its CRD's printer columns, as kubectl get would. */
+async function printCentaurusObjects(client: KubeClient, title: string): Promise<void> {
+  const crds = await client.list<
+    KubeObject & {
+      spec: {
+        group: string;
+        scope: string;
+        names: { kind: string; plural: string };
+        versions: Array<{ name: string; additionalPrinterColumns?: PrinterColumn[] }>;
+      };
+    }
+  >(Resources.CustomResourceDefinition, { labelSelector: "app.kubernetes.io/part-of=centaurus" });
+  process.stdout.write(`\n===== ${title} =====\n`);
+  for (const crd of crds.items.sort((a, b) => a.spec.group.localeCompare(b.spec.group))) {
+    const v = crd.spec.versions[0];
+    const rt: ResourceType = {
+      group: crd.spec.group,
+      version: v?.name ?? "v1alpha1",
+      plural: crd.spec.names.plural,
+      kind: crd.spec.names.kind,
+      namespaced: crd.spec.scope === "Namespaced",
+    };
+    const list = await client.list<Obj>(rt);
+    if (list.items.length === 0) continue;
+    const cols = (v?.additionalPrinterColumns ?? []).filter((c) => c.name !== "Age");
+    const rows = [["NAME", ...cols.map((c) => c.name.toUpperCase()), "READY"]];
+    for (const o of list.items) {
+      const ready = o.status?.conditions?.find((c) => c.type === "Ready");
+      rows.push([
+        o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : (o.metadata.name ?? ""),
+        ...cols.map((c) => readPath(o, c.jsonPath)),
+        ready ? `${ready.status}${ready.status === "True" ? "" : ` (${ready.reason})`}` : "-",
+      ]);
+    }
+    const widths =
+      rows[0]?.map((_, i) => Math.min(60, Math.max(...rows.map((r) => (r[i] ?? "").length)))) ?? [];
+    process.stdout.write(`\n${rt.kind} (${rt.group})\n`);
+    for (const r of rows)
+      process.stdout.write(`  ${r.map((c, i) => c.slice(0, 60).padEnd(widths[i] ?? 0)).join("  ")}\n`);
+  }
+}
+
+export async function runDemo(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      nodes: { type: "string", default: "plain=3,gpu=2,edge=1" },
+      samples: { type: "string", default: "manifests/samples" },
+      once: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(DEMO_HELP);
+    return 0;
+  }
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  log("==> starting the local control plane root and the child edge cluster edge-1");
+  const [root, child] = await Promise.all([
+    LocalCluster.up({
+      name: "root",
+      nodes: parseNodeSpec(values.nodes),
+      progress: (l) => log(`  root: ${l}`),
+    }),
+    LocalCluster.up({
+      name: "edge-1",
+      nodes: { plain: 1, gpu: 0, edge: 2 },
+      progress: (l) => log(`  edge-1: ${l}`),
+    }),
+  ]);
+  const rootClient = await root.clientFor();
+  const childClient = await child.clientFor();
+  log(`==> installing ${controllerModules.length} controller modules' CRDs in both clusters`);
+  await installModules(rootClient, controllerModules);
+  await installModules(childClient, controllerModules);
+  log("==> running the operator in root (metrics :8080) and edge-1 (metrics :8090)");
+  const managers = [
+    await startManager(rootClient, controllerModules, "127.0.0.1:8080", "127.0.0.1:8081"),
+    await startManager(childClient, controllerModules, "127.0.0.1:8090", "127.0.0.1:8091"),
+  ];
+  const ctx: DemoContext = { root, child, rootClient, childClient };
+  for (const hook of demoHooks) await hook(ctx);
+  const files = readdirSync(values.samples)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort();
+  log(`==> applying ${files.length} samples from ${values.samples}: ${files.join(", ")}`);
+  const applied = [];
+  for (const f of files)
+    applied.push(...(await applyYaml(rootClient, readFileSync(join(values.samples, f), "utf8"))));
+  const centaurus = applied.filter((a) => a.resource.group.endsWith(".centaurus.io"));
+  await waitFor(
+    "the samples to be Ready",
+    async () => {
+      for (const a of centaurus) {
+        const o = await rootClient.get<Obj>(
+          a.resource,
+          a.object.metadata.name ?? "",
+          a.object.metadata.namespace,
+        );
+        if (o.status?.conditions?.find((c) => c.type === "Ready")?.status !== "True") return undefined;
+      }
+      return true;
+    },
+    { timeoutMs: 120_000 },
+  ).catch((err: Error) => log(`  (not everything is Ready yet: ${err.message})`));
+  await printCentaurusObjects(rootClient, "root cluster");
+  await printCentaurusObjects(childClient, "edge-1 cluster");
+  process.stdout.write(
+    `\nKUBECONFIG=${root.kubeconfigPath} (root), ${child.kubeconfigPath} (edge-1)\n` +
+      "Try: npx centaurus status --verbose; metrics at http://127.0.0.1:8080/metrics\n",
+  );
+  if (values.once) {
+    await Promise.all(managers.map((m) => m.stop()));
+    rootClient.close();
+    childClient.close();
+    return 0;
+  }
+  log("==> the operator keeps running; Ctrl-C to stop (the clusters stay up)");
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await Promise.all(managers.map((m) => m.stop()));
+  return 0;
+}
