@@ -23,6 +23,7 @@ import { waitFor } from "../pkg/testing/wait.ts";
 export const DEMO_HELP = `centaurus demo — Centaurus end to end on this machine (what npm start runs)
 
 Usage: centaurus demo [--nodes plain=3,gpu=2,edge=1] [--samples manifests/samples] [--once]
+                      [--metrics-port 8080]   (root: metrics 8080, probes 8081; edge-1: 8090, 8091)
 
 Starts the local control plane "root" and a child edge cluster "edge-1", installs the CRDs,
 runs the operator in both, applies the samples and prints tenants, VMs, VPCs and IPs, the
@@ -135,6 +136,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       nodes: { type: "string", default: "plain=3,gpu=2,edge=1" },
       samples: { type: "string", default: "manifests/samples" },
       once: { type: "boolean", default: false },
+      "metrics-port": { type: "string", default: "8080" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -161,10 +163,11 @@ export async function runDemo(argv: string[]): Promise<number> {
   log(`==> installing ${controllerModules.length} controller modules' CRDs in both clusters`);
   await installModules(rootClient, controllerModules);
   await installModules(childClient, controllerModules);
-  log("==> running the operator in root (metrics :8080) and edge-1 (metrics :8090)");
+  const port = Number(values["metrics-port"]);
+  log(`==> running the operator in root (metrics :${port}) and edge-1 (metrics :${port + 10})`);
   const managers = [
-    await startManager(rootClient, controllerModules, "127.0.0.1:8080", "127.0.0.1:8081"),
-    await startManager(childClient, controllerModules, "127.0.0.1:8090", "127.0.0.1:8091"),
+    await startManager(rootClient, controllerModules, `127.0.0.1:${port}`, `127.0.0.1:${port + 1}`),
+    await startManager(childClient, controllerModules, `127.0.0.1:${port + 10}`, `127.0.0.1:${port + 11}`),
   ];
   const ctx: DemoContext = { root, child, rootClient, childClient };
   for (const hook of demoHooks) await hook(ctx);
@@ -195,7 +198,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   await printCentaurusObjects(childClient, "edge-1 cluster");
   process.stdout.write(
     `\nKUBECONFIG=${root.kubeconfigPath} (root), ${child.kubeconfigPath} (edge-1)\n` +
-      "Try: npx centaurus status --verbose; metrics at http://127.0.0.1:8080/metrics\n",
+      `Try: npx centaurus status --verbose; metrics at http://127.0.0.1:${port}/metrics\n`,
   );
   if (values.once) {
     await Promise.all(managers.map((m) => m.stop()));
