@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import type { Registry } from "prom-client";
 import type { SharedInformerFactory } from "../cache/factory.ts";
-import type { InformerOptions } from "../cache/informer.ts";
+import type { Informer, InformerOptions } from "../cache/informer.ts";
 import { controllerOf, type KubeObject, objectKey, splitKey } from "../kube/object.ts";
 import { apiVersionOf, type ResourceType } from "../kube/resource.ts";
 import { type Logger, rootLogger } from "../log.ts";
@@ -121,37 +121,30 @@ export class Controller {
       // Nothing has been queued yet: swap in a queue that reports to the registry.
       this.workQueue = this.newQueue(registry);
     }
-    const enqueue = (keys: Array<string | undefined>) => {
-      for (const k of keys) if (k) this.queue.add(k);
+    // Every change to a watched object enqueues the primary keys it maps to; an update maps
+    // both the old and the new object, so a change of owner or label wakes both sides.
+    const enqueueMapped = (
+      informer: Informer<KubeObject>,
+      map: (o: KubeObject) => Array<string | undefined>,
+    ) => {
+      const enqueue = (o: KubeObject) => {
+        for (const k of map(o)) if (k) this.queue.add(k);
+      };
+      informer.addEventHandler({
+        onAdd: enqueue,
+        onUpdate: (old, o) => {
+          enqueue(old);
+          enqueue(o);
+        },
+        onDelete: enqueue,
+      });
     };
-    const primary = factory.informerFor(this.opts.for, this.opts.forInformer);
-    primary.addEventHandler({
-      onAdd: (o) => enqueue([objectKey(o)]),
-      onUpdate: (_old, o) => enqueue([objectKey(o)]),
-      onDelete: (o) => enqueue([objectKey(o)]),
-    });
+    enqueueMapped(factory.informerFor(this.opts.for, this.opts.forInformer), (o) => [objectKey(o)]);
     for (const owned of this.opts.owns ?? []) {
-      const toOwner = (o: KubeObject) => enqueue([ownerKey(o, this.opts.for)]);
-      factory.informerFor(owned.resource, owned.informer).addEventHandler({
-        onAdd: toOwner,
-        onUpdate: (old, o) => {
-          toOwner(old);
-          toOwner(o);
-        },
-        onDelete: toOwner,
-      });
+      enqueueMapped(factory.informerFor(owned.resource, owned.informer), (o) => [ownerKey(o, this.opts.for)]);
     }
-    for (const w of this.opts.watches ?? []) {
-      const mapped = (o: KubeObject) => enqueue(w.map(o));
-      factory.informerFor(w.resource, w.informer).addEventHandler({
-        onAdd: mapped,
-        onUpdate: (old, o) => {
-          mapped(old);
-          mapped(o);
-        },
-        onDelete: mapped,
-      });
-    }
+    for (const w of this.opts.watches ?? [])
+      enqueueMapped(factory.informerFor(w.resource, w.informer), w.map);
   }
 
   get concurrency(): number {

@@ -54,6 +54,42 @@ async function leaderStatus(p: ManagerProcess): Promise<number | undefined> {
   }
 }
 
+interface Pair {
+  admin: KubeClient;
+  leaseNamespace: string;
+  procs: ManagerProcess[];
+  leader: ManagerProcess;
+  standby: ManagerProcess;
+}
+
+/** Two example managers campaigning for one Lease in a fresh namespace, once one leads. */
+async function twoManagers(cluster: LocalCluster): Promise<Pair> {
+  const leaseNamespace = uniqueName("lease");
+  const admin = await cluster.clientFor();
+  await admin.create(Resources.Namespace, { metadata: { name: leaseNamespace } });
+  const procs = await Promise.all([
+    startManagerProcess(cluster.kubeconfigPath, leaseNamespace),
+    startManagerProcess(cluster.kubeconfigPath, leaseNamespace),
+  ]);
+  const statuses = await waitFor("exactly one leader", async () => {
+    const s = await Promise.all(procs.map(leaderStatus));
+    return s.filter((v) => v === 1).length === 1 && s.filter((v) => v === 0).length === 1 ? s : undefined;
+  });
+  return {
+    admin,
+    leaseNamespace,
+    procs,
+    leader: procs[statuses.indexOf(1)] as ManagerProcess,
+    standby: procs[statuses.indexOf(0)] as ManagerProcess,
+  };
+}
+
+async function stopPair(p: Pair): Promise<void> {
+  for (const m of p.procs) m.child.kill("SIGKILL");
+  await p.admin.delete(Resources.Namespace, p.leaseNamespace);
+  p.admin.close();
+}
+
 describe("manager (real kube-apiserver)", function () {
   this.timeout(120_000);
   let cluster: LocalCluster;
@@ -106,20 +142,9 @@ describe("manager (real kube-apiserver)", function () {
   });
 
   it("two managers: exactly one leads; kill the leader's process and the other leads within 20 s", async () => {
-    const leaseNamespace = uniqueName("lease");
-    const admin = await cluster.clientFor();
-    await admin.create(Resources.Namespace, { metadata: { name: leaseNamespace } });
-    const procs = await Promise.all([
-      startManagerProcess(cluster.kubeconfigPath, leaseNamespace),
-      startManagerProcess(cluster.kubeconfigPath, leaseNamespace),
-    ]);
+    const pair = await twoManagers(cluster);
+    const { procs, leader, standby, admin, leaseNamespace } = pair;
     try {
-      const statuses = await waitFor("one leader", async () => {
-        const s = await Promise.all(procs.map(leaderStatus));
-        return s.filter((v) => v === 1).length === 1 && s.filter((v) => v === 0).length === 1 ? s : undefined;
-      });
-      const leader = procs[statuses.indexOf(1)] as ManagerProcess;
-      const standby = procs[statuses.indexOf(0)] as ManagerProcess;
       // Stays exactly one over a few renewals.
       for (let i = 0; i < 3; i++) {
         await new Promise((r) => setTimeout(r, 1000));
@@ -142,27 +167,14 @@ describe("manager (real kube-apiserver)", function () {
       }>(Resources.Lease, "example-manager", leaseNamespace);
       expect(lease.spec.leaseTransitions).to.be.greaterThan(0);
     } finally {
-      for (const p of procs) p.child.kill("SIGKILL");
-      await admin.delete(Resources.Namespace, leaseNamespace);
-      admin.close();
+      await stopPair(pair);
     }
   });
 
   it("a leader that shuts down gracefully hands over at once (releases its Lease)", async () => {
-    const leaseNamespace = uniqueName("lease");
-    const admin = await cluster.clientFor();
-    await admin.create(Resources.Namespace, { metadata: { name: leaseNamespace } });
-    const procs = await Promise.all([
-      startManagerProcess(cluster.kubeconfigPath, leaseNamespace),
-      startManagerProcess(cluster.kubeconfigPath, leaseNamespace),
-    ]);
+    const pair = await twoManagers(cluster);
+    const { leader, standby } = pair;
     try {
-      const statuses = await waitFor("one leader", async () => {
-        const s = await Promise.all(procs.map(leaderStatus));
-        return s.includes(1) && s.includes(0) ? s : undefined;
-      });
-      const leader = procs[statuses.indexOf(1)] as ManagerProcess;
-      const standby = procs[statuses.indexOf(0)] as ManagerProcess;
       const stoppedAt = Date.now();
       const exited = new Promise((r) => leader.child.once("exit", r));
       leader.child.kill("SIGTERM");
@@ -174,9 +186,7 @@ describe("manager (real kube-apiserver)", function () {
       // Well under the 15 s lease: the lease was released, not left to expire.
       expect(Date.now() - stoppedAt).to.be.lessThan(6_000);
     } finally {
-      for (const p of procs) p.child.kill("SIGKILL");
-      await admin.delete(Resources.Namespace, leaseNamespace);
-      admin.close();
+      await stopPair(pair);
     }
   });
 });
