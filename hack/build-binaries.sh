@@ -12,12 +12,6 @@ HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=versions.env
 source "$HACK_DIR/versions.env"
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "error: Go is not installed or not on PATH." >&2
-  echo "  The local control plane is built from source with Go (1.26 or newer)." >&2
-  echo "  Install Go from your OS packages, or point KUBECONFIG at an existing cluster instead." >&2
-  exit 1
-fi
 
 CACHE="${CENTAURUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/centaurus}"
 BIN="$CACHE/bin/k8s-$KUBERNETES_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION"
@@ -34,6 +28,12 @@ done
 if [[ ${#need[@]} -eq 0 ]]; then
   echo "$BIN"
   exit 0
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "error: Go is not installed or not on PATH." >&2
+  echo "  The local control plane is built from source with Go (1.26 or newer)." >&2
+  echo "  Install Go from your OS packages, or point KUBECONFIG at an existing cluster instead." >&2
+  exit 1
 fi
 echo "building ${need[*]} into $BIN (first build takes 10-20 min on 2 cores; later runs are instant)" >&2
 

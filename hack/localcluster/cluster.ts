@@ -104,14 +104,20 @@ function tail(file: string, lines = 25): string {
   }
 }
 
+/**
+ * Polls `check` until it passes; fails at the deadline, or at once when `pid` (the process
+ * being waited for) has exited — a crashed component will not become ready by waiting.
+ */
 async function poll(
   what: string,
   deadline: number,
   check: () => Promise<boolean>,
   onTimeout: () => string,
+  pid?: () => number | undefined,
 ): Promise<void> {
   for (;;) {
     if (await check().catch(() => false)) return;
+    if (pid && !isAlive(pid())) throw new Error(`${what} exited while starting\n${onTimeout()}`);
     if (Date.now() > deadline) throw new Error(`${what} was not ready in time\n${onTimeout()}`);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -244,6 +250,7 @@ export class LocalCluster {
       deadline,
       async () => (await fetch(`http://127.0.0.1:${s.ports.etcd}/health`)).ok,
       () => this.diagnose("etcd"),
+      () => this.state.pids["etcd"],
     );
 
     progress(`[2/4] starting kube-apiserver on ${s.server}`);
@@ -280,18 +287,21 @@ export class LocalCluster {
           return ready.length >= nodes.length;
         },
         () => this.diagnose("kwok"),
+        () => this.state.pids["kwok"],
       );
       await poll(
         "kube-controller-manager",
         deadline,
         () => this.healthy("kube-controller-manager"),
         () => this.diagnose("kube-controller-manager"),
+        () => this.state.pids["kube-controller-manager"],
       );
       await poll(
         "kube-scheduler",
         deadline,
         () => this.healthy("kube-scheduler"),
         () => this.diagnose("kube-scheduler"),
+        () => this.state.pids["kube-scheduler"],
       );
       // The default ServiceAccount appears once the controller manager runs; pods need it.
       await poll(
@@ -302,6 +312,7 @@ export class LocalCluster {
           return true;
         },
         () => this.diagnose("kube-controller-manager"),
+        () => this.state.pids["kube-controller-manager"],
       );
     } finally {
       client.close();
@@ -329,6 +340,7 @@ export class LocalCluster {
         deadline,
         async () => (await client.request<string>("GET", "/readyz")) !== undefined,
         () => this.diagnose("kube-apiserver"),
+        () => this.state.pids["kube-apiserver"],
       );
     } finally {
       client.close();
