@@ -1,0 +1,818 @@
+// The edge operator of one cluster (the same code runs in every cluster of the tree). It
+// manages the cluster's direct children, one EdgeCluster each:
+//
+// - EdgeCluster controller: reads the kubeconfig Secret, keeps one client per child, probes it
+//   every heartbeat period (identity, nodes, capacity), marks it Disconnected once the
+//   disconnect timeout passes without an answer, refuses cycles and clusters attached twice,
+//   tells the child who it is (the identity ConfigMap), and flattens the child's subtree.
+// - Mission controller: applies a mission's objects here when this cluster is selected,
+//   copies the Mission into the children whose subtree holds a selected cluster (and removes
+//   it from the others), and aggregates the children's status, keyed by path.
+//
+// Status flows up by watches, not polling: the operator watches each child's Missions and
+// EdgeClusters through the child's API server, and every change there enqueues the mission
+// (or EdgeCluster) here at once. Heartbeats only decide liveness. Drift is corrected the same
+// way: every kind a mission applied is watched (label edge.centaurus.io/mission), and a
+// change or deletion re-runs that mission's reconcile.
+
+import { createHash } from "node:crypto";
+import { KubeConfig } from "@kubernetes/client-node";
+import { SharedInformerFactory } from "../../pkg/cache/factory.ts";
+import type { Informer } from "../../pkg/cache/informer.ts";
+import { Controller, type Request, type Result } from "../../pkg/controller/controller.ts";
+import { apply, applyStatus } from "../../pkg/kube/apply.ts";
+import { KubeClient } from "../../pkg/kube/client.ts";
+import { ApiError, isNotFound } from "../../pkg/kube/errors.ts";
+import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
+import { apiVersionOf, Resources, type ResourceType, resourceId } from "../../pkg/kube/resource.ts";
+import { type Logger, rootLogger } from "../../pkg/log.ts";
+import type { Manager } from "../../pkg/manager/manager.ts";
+import { type Condition, metaTime, setCondition } from "../../pkg/status/conditions.ts";
+import { EventRecorder } from "../../pkg/status/events.ts";
+import { adapterFor, type ClusterProbe } from "./adapter.ts";
+import { aggregateMissionStatus, type ChildMissionReport, countForPath, summarize } from "./aggregate.ts";
+import {
+  API_VERSION,
+  type ClusterMissionStatus,
+  type Connection,
+  EDGE_NAMESPACE,
+  type EdgeCluster,
+  type EdgeClusterStatus,
+  EdgeClusters,
+  IDENTITY_CONFIGMAP,
+  type InventoryEntry,
+  MISSION_LABEL,
+  type Mission,
+  type MissionStatus,
+  Missions,
+  PROPAGATED_BY_LABEL,
+  type SubtreeEntry,
+} from "./api.ts";
+import { Discovery } from "./discovery.ts";
+import { type ClusterIdentity, placementMatches, routeMission } from "./placement.ts";
+import {
+  canonicalJSON,
+  objectRef,
+  planChildMissions,
+  refKey,
+  resolveObjects,
+  sameSpec,
+  staleInventory,
+  validateObjects,
+} from "./realign.ts";
+import {
+  absolutePath,
+  flattenSubtree,
+  type GrandchildReport,
+  markDisconnected,
+  validateAttachments,
+} from "./tree.ts";
+
+interface ConfigMap extends KubeObject {
+  data?: Record<string, string>;
+}
+
+interface Secret extends KubeObject {
+  data?: Record<string, string>;
+}
+
+/** Who this cluster is: written into it by its parent, or by hand at the root. */
+export interface SelfIdentity extends ClusterIdentity {
+  /** Ancestors from the root down (absolute paths), for cycle detection. */
+  ancestors: Array<{ clusterID: string; path: string }>;
+}
+
+export function parseIdentity(cm: ConfigMap | undefined): SelfIdentity {
+  const d = cm?.data ?? {};
+  const json = <T>(text: string | undefined, fallback: T): T => {
+    try {
+      return text ? (JSON.parse(text) as T) : fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  return {
+    name: d.name ?? "",
+    path: d.path ?? "",
+    labels: json<Record<string, string>>(d.labels, {}),
+    ancestors: json<Array<{ clusterID: string; path: string }>>(d.ancestors, []),
+  };
+}
+
+/** Watches on a child retry fast: a child that comes back should be watched again at once. */
+const CHILD_WATCH_BACKOFF = { initialMs: 200, maxMs: 2000, jitter: 0.2, resetAfterMs: 60_000 };
+
+const REJECTED_REASONS = new Set(["Cycle", "AttachedTwice"]);
+
+/** One direct child: its client, its watched Missions and EdgeClusters, its liveness. */
+class ChildConnection {
+  readonly client: KubeClient;
+  factory: SharedInformerFactory;
+  missions!: Informer<Mission>;
+  edgeClusters!: Informer<EdgeCluster>;
+  lastProbeAt = 0;
+  lastHeartbeat: Date | undefined;
+  probe: ClusterProbe | undefined;
+  lastError: string | undefined;
+  connected = false;
+  accepted = true;
+  watching = false;
+  identityWritten = "";
+  subtree: SubtreeEntry[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly configHash: string,
+    client: KubeClient,
+    private readonly selfID: string,
+    private readonly onChange: (kind: "mission" | "edgecluster", name: string) => void,
+    private readonly log: Logger,
+  ) {
+    this.client = client;
+    this.factory = this.newFactory();
+  }
+
+  private newFactory(): SharedInformerFactory {
+    const factory = new SharedInformerFactory(this.client, { logger: this.log, idleTimeoutMs: 60_000 });
+    this.missions = factory.informerFor<Mission>(Missions, {
+      labelSelector: `${PROPAGATED_BY_LABEL}=${this.selfID}`,
+      backoff: CHILD_WATCH_BACKOFF,
+    });
+    this.edgeClusters = factory.informerFor<EdgeCluster>(EdgeClusters, {
+      backoff: CHILD_WATCH_BACKOFF,
+    });
+    this.missions.addEventHandler({
+      onAdd: (m) => this.onChange("mission", m.metadata.name ?? ""),
+      onUpdate: (_o, m) => this.onChange("mission", m.metadata.name ?? ""),
+      onDelete: (m) => this.onChange("mission", m.metadata.name ?? ""),
+    });
+    const ec = () => this.onChange("edgecluster", this.name);
+    this.edgeClusters.addEventHandler({ onAdd: ec, onUpdate: ec, onDelete: ec });
+    return factory;
+  }
+
+  /** (Re)starts the watches on the child: after it comes back, at once rather than after a backoff. */
+  async restartWatches(): Promise<void> {
+    if (this.watching) {
+      const old = this.factory;
+      this.factory = this.newFactory();
+      void old.stop();
+    }
+    this.watching = true;
+    this.factory.start();
+  }
+
+  synced(): boolean {
+    return this.watching && this.factory.hasSynced();
+  }
+
+  async close(): Promise<void> {
+    this.watching = false;
+    await this.factory.stop();
+    this.client.close();
+  }
+}
+
+export interface EdgeOperatorOptions {
+  logger?: Logger;
+}
+
+/** The operator's state in one cluster; its two controllers share it. */
+export class EdgeOperator {
+  readonly edgeController: Controller;
+  readonly missionController: Controller;
+  private readonly connections = new Map<string, ChildConnection>();
+  private readonly discovery: Discovery;
+  private readonly events: EventRecorder;
+  private readonly log: Logger;
+  private selfID: string | undefined;
+  private readonly driftWatched = new Set<string>();
+  private factory: SharedInformerFactory | undefined;
+
+  constructor(
+    private readonly client: KubeClient,
+    opts: EdgeOperatorOptions = {},
+  ) {
+    this.log = opts.logger ?? rootLogger;
+    this.discovery = new Discovery(client);
+    this.events = new EventRecorder(client, "centaurus.io/edge", "edge", this.log);
+    const identityInformer = {
+      namespace: EDGE_NAMESPACE,
+      fieldSelector: `metadata.name=${IDENTITY_CONFIGMAP}`,
+    };
+    this.edgeController = new Controller({
+      name: "edge-cluster",
+      for: EdgeClusters,
+      concurrency: 4,
+      logger: this.log,
+      watches: [
+        { resource: Resources.ConfigMap, informer: identityInformer, map: () => this.edgeClusterNames() },
+      ],
+      reconcile: (req) => this.reconcileEdgeCluster(req),
+    });
+    this.missionController = new Controller({
+      name: "edge-mission",
+      for: Missions,
+      concurrency: 8,
+      logger: this.log,
+      watches: [
+        { resource: Resources.ConfigMap, informer: identityInformer, map: () => this.missionNames() },
+      ],
+      reconcile: (req) => this.reconcileMission(req),
+    });
+  }
+
+  setup(manager: Manager): void {
+    this.factory = manager.factory;
+    manager.add(this.edgeController);
+    manager.add(this.missionController);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.connections.values()].map((c) => c.close()));
+    this.connections.clear();
+  }
+
+  private cache(): SharedInformerFactory {
+    if (!this.factory) throw new Error("edge operator: setup(manager) was not called");
+    return this.factory;
+  }
+
+  private edgeClusterStore() {
+    return this.cache().informerFor<EdgeCluster>(EdgeClusters).store;
+  }
+
+  private missionStore() {
+    return this.cache().informerFor<Mission>(Missions).store;
+  }
+
+  private edgeClusterNames(): string[] {
+    return this.edgeClusterStore().keys();
+  }
+
+  private missionNames(): string[] {
+    return this.missionStore().keys();
+  }
+
+  private identity(): SelfIdentity {
+    const cm = this.cache()
+      .informerFor<ConfigMap>(Resources.ConfigMap, {
+        namespace: EDGE_NAMESPACE,
+        fieldSelector: `metadata.name=${IDENTITY_CONFIGMAP}`,
+      })
+      .store.get(`${EDGE_NAMESPACE}/${IDENTITY_CONFIGMAP}`);
+    return parseIdentity(cm);
+  }
+
+  private async ownID(): Promise<string> {
+    if (!this.selfID) {
+      const ns = await this.client.get(Resources.Namespace, "kube-system");
+      this.selfID = ns.metadata.uid ?? "";
+    }
+    return this.selfID;
+  }
+
+  // ---------------------------------------------------------------- EdgeCluster
+
+  private async connectionFor(ec: EdgeCluster, kubeconfig: string): Promise<ChildConnection> {
+    const name = ec.metadata.name ?? "";
+    const hash = createHash("sha256").update(kubeconfig).digest("hex");
+    const existing = this.connections.get(name);
+    if (existing && existing.configHash === hash) return existing;
+    if (existing) {
+      this.connections.delete(name);
+      await existing.close();
+    }
+    const kc = new KubeConfig();
+    kc.loadFromString(kubeconfig);
+    const client = await KubeClient.fromKubeConfig(kc);
+    const conn = new ChildConnection(
+      name,
+      hash,
+      client,
+      await this.ownID(),
+      (kind, key) => {
+        if (kind === "mission") this.missionController.queue.add(key);
+        else this.edgeController.queue.add(key);
+      },
+      this.log.child({ child: name }),
+    );
+    this.connections.set(name, conn);
+    return conn;
+  }
+
+  private async dropConnection(name: string): Promise<void> {
+    const conn = this.connections.get(name);
+    if (!conn) return;
+    this.connections.delete(name);
+    await conn.close();
+    this.requeueMissions();
+  }
+
+  private requeueMissions(): void {
+    for (const k of this.missionNames()) this.missionController.queue.add(k);
+  }
+
+  private async writeEdgeStatus(ec: EdgeCluster, status: EdgeClusterStatus): Promise<void> {
+    if (canonicalJSON(ec.status ?? {}) === canonicalJSON(status)) return;
+    await applyStatus(this.client, EdgeClusters, ec.metadata.name ?? "", undefined, status);
+  }
+
+  private async reconcileEdgeCluster(req: Request): Promise<Result | undefined> {
+    const ec = this.edgeClusterStore().get(req.key);
+    if (!ec || ec.metadata.deletionTimestamp) {
+      await this.dropConnection(req.name);
+      return undefined;
+    }
+    const periodMs = (ec.spec.heartbeatPeriodSeconds ?? 10) * 1000;
+    const timeoutMs = (ec.spec.disconnectTimeoutSeconds ?? 60) * 1000;
+    const generation = ec.metadata.generation;
+    const base: EdgeClusterStatus = {
+      observedGeneration: generation,
+      ...(ec.status?.lastHeartbeat ? { lastHeartbeat: ec.status.lastHeartbeat } : {}),
+      ...(ec.status?.clusterID ? { clusterID: ec.status.clusterID } : {}),
+    };
+    const fail = async (reason: string, message: string): Promise<Result> => {
+      await this.dropConnection(req.name);
+      const conditions = setCondition(ec.status?.conditions, {
+        type: "Ready",
+        status: "False",
+        reason,
+        message,
+        observedGeneration: generation,
+      });
+      if (ec.status?.conditions?.find((c) => c.type === "Ready")?.reason !== reason) {
+        await this.events.record(ec, "Warning", reason, message);
+      }
+      await this.writeEdgeStatus(ec, {
+        ...base,
+        connection: "Disconnected",
+        subtree: markDisconnected(ec.status?.subtree ?? []),
+        conditions,
+      });
+      return { requeueAfterMs: periodMs };
+    };
+
+    // The kubeconfig.
+    const ref = ec.spec.kubeconfigSecretRef;
+    let secret: Secret;
+    try {
+      secret = await this.client.get<Secret>(Resources.Secret, ref.name, ref.namespace);
+    } catch (err) {
+      if (isNotFound(err)) {
+        return fail(
+          "SecretNotFound",
+          `Secret ${ref.namespace}/${ref.name} holding the kubeconfig does not exist`,
+        );
+      }
+      throw err;
+    }
+    const key = ref.key || "kubeconfig";
+    const encoded = secret.data?.[key];
+    if (!encoded) {
+      return fail("KubeconfigInvalid", `Secret ${ref.namespace}/${ref.name} has no key "${key}"`);
+    }
+    let conn: ChildConnection;
+    try {
+      conn = await this.connectionFor(ec, Buffer.from(encoded, "base64").toString("utf8"));
+    } catch (err) {
+      return fail(
+        "KubeconfigInvalid",
+        `Secret ${ref.namespace}/${ref.name} key "${key}" is not a usable kubeconfig: ${(err as Error).message}`,
+      );
+    }
+
+    // The heartbeat: a probe when one is due.
+    const now = Date.now();
+    if (now - conn.lastProbeAt >= periodMs - 50) {
+      conn.lastProbeAt = now;
+      try {
+        conn.probe = await adapterFor(ec.spec.distro).probe(
+          conn.client,
+          AbortSignal.timeout(Math.min(periodMs, 5000)),
+        );
+        conn.lastHeartbeat = new Date();
+        conn.lastError = undefined;
+      } catch (err) {
+        conn.lastError = err instanceof Error ? err.message : String(err);
+      }
+    }
+    const since =
+      conn.lastHeartbeat ?? (ec.status?.lastHeartbeat ? new Date(ec.status.lastHeartbeat) : undefined);
+    const alive = conn.lastError === undefined || (since !== undefined && now - since.getTime() < timeoutMs);
+    const wasConnected = conn.connected;
+    conn.connected = alive && conn.lastHeartbeat !== undefined;
+
+    // The tree stays a tree.
+    const selfID = await this.ownID();
+    const self = this.identity();
+    const all = this.edgeClusterStore().list();
+    const verdicts = validateAttachments({
+      selfID,
+      ancestors: self.ancestors,
+      children: all.map((other) => {
+        const c = this.connections.get(other.metadata.name ?? "");
+        return {
+          name: other.metadata.name ?? "",
+          clusterID: c?.probe?.clusterID ?? other.status?.clusterID,
+          subtree: c?.subtree.length ? c.subtree : (other.status?.subtree ?? []),
+          creationTimestamp: other.metadata.creationTimestamp,
+        };
+      }),
+    });
+    const verdict = verdicts.get(req.name) ?? { accepted: true };
+    const wasAccepted = conn.accepted;
+    conn.accepted = verdict.accepted;
+
+    if (conn.connected && conn.accepted && (!wasConnected || !conn.watching)) {
+      await conn.restartWatches();
+    }
+    if (conn.connected !== wasConnected || conn.accepted !== wasAccepted) {
+      this.log.info(
+        { edgeCluster: req.name, connected: conn.connected, accepted: conn.accepted },
+        "child changed state",
+      );
+      this.requeueMissions();
+    }
+
+    // Tell the child who it is (name, path, labels, ancestors): it decides its own matches.
+    if (conn.connected && conn.accepted) {
+      const identity: ConfigMap = {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: {
+          name: IDENTITY_CONFIGMAP,
+          namespace: EDGE_NAMESPACE,
+          labels: { [PROPAGATED_BY_LABEL]: selfID },
+        },
+        data: {
+          name: req.name,
+          path: absolutePath(self.path, req.name),
+          labels: JSON.stringify(ec.spec.labels ?? {}),
+          ancestors: JSON.stringify([...self.ancestors, { clusterID: selfID, path: self.path }]),
+        },
+      };
+      const text = canonicalJSON(identity);
+      if (conn.identityWritten !== text || !wasConnected) {
+        try {
+          await apply(conn.client, Resources.Namespace, {
+            apiVersion: "v1",
+            kind: "Namespace",
+            metadata: { name: EDGE_NAMESPACE },
+          });
+          await apply(conn.client, Resources.ConfigMap, identity);
+          conn.identityWritten = text;
+        } catch (err) {
+          conn.lastError = `writing the identity ConfigMap: ${(err as Error).message}`;
+        }
+      }
+      // Realignment: Missions this cluster put into the child that it no longer has (deleted
+      // while the child was away) go; the mission controller handles the rest.
+      if (conn.synced()) {
+        const plan = planChildMissions(this.missionStore().list(), conn.missions.store.list(), selfID);
+        for (const name of plan.remove) {
+          if (this.missionStore().get(name)) continue; // still here: its own reconcile decides
+          await conn.client.delete(Missions, name).catch((err: unknown) => {
+            conn.lastError = `removing mission ${name}: ${(err as Error).message}`;
+          });
+        }
+      }
+    }
+
+    // The child's subtree, flattened by path.
+    const connection: Connection = conn.connected ? "Connected" : "Disconnected";
+    if (conn.connected && conn.accepted && conn.synced()) {
+      const grandchildren: GrandchildReport[] = conn.edgeClusters.store
+        .list()
+        .filter((g) => {
+          const ready = g.status?.conditions?.find((c) => c.type === "Ready");
+          return !(ready?.status === "False" && REJECTED_REASONS.has(ready.reason));
+        })
+        .map((g) => ({ name: g.metadata.name ?? "", labels: g.spec.labels, subtree: g.status?.subtree }));
+      conn.subtree = flattenSubtree(
+        {
+          name: req.name,
+          clusterID: conn.probe?.clusterID,
+          connection,
+          labels: ec.spec.labels,
+          nodesReady: conn.probe?.nodes.ready,
+          nodesTotal: conn.probe?.nodes.total,
+        },
+        grandchildren,
+      );
+    } else if (!conn.accepted) {
+      conn.subtree = [];
+    } else {
+      const known = conn.subtree.length ? conn.subtree : (ec.status?.subtree ?? []);
+      conn.subtree = conn.connected
+        ? known
+        : markDisconnected(
+            known.length
+              ? known
+              : [
+                  {
+                    path: req.name,
+                    connection: "Disconnected",
+                    ...(ec.spec.labels ? { labels: ec.spec.labels } : {}),
+                  },
+                ],
+          );
+    }
+
+    let ready: Omit<Condition, "lastTransitionTime">;
+    if (!verdict.accepted) {
+      ready = { type: "Ready", status: "False", reason: verdict.reason, message: verdict.message };
+    } else if (conn.connected) {
+      ready = {
+        type: "Ready",
+        status: "True",
+        reason: "Connected",
+        message: conn.lastError
+          ? `last heartbeat failed (${conn.lastError}); disconnected after ${timeoutMs / 1000} s without one`
+          : `heartbeat every ${periodMs / 1000} s`,
+      };
+    } else if (conn.lastHeartbeat === undefined && ec.status?.lastHeartbeat === undefined) {
+      ready = {
+        type: "Ready",
+        status: "False",
+        reason: "Unreachable",
+        message: `the cluster in Secret ${ref.namespace}/${ref.name} does not answer: ${conn.lastError ?? "no heartbeat yet"}`,
+      };
+    } else {
+      ready = {
+        type: "Ready",
+        status: "False",
+        reason: "HeartbeatTimeout",
+        message: `no heartbeat for more than ${timeoutMs / 1000} s: ${conn.lastError ?? ""}`,
+      };
+    }
+    const previousReason = ec.status?.conditions?.find((c) => c.type === "Ready")?.reason;
+    if (previousReason !== ready.reason) {
+      await this.events.record(
+        ec,
+        ready.status === "True" ? "Normal" : "Warning",
+        ready.reason,
+        ready.message,
+      );
+    }
+    const missions = this.missionStore()
+      .list()
+      .map((m) => ({ clusters: m.status?.clusters }));
+    const status: EdgeClusterStatus = {
+      observedGeneration: generation,
+      connection,
+      ...(conn.probe
+        ? { clusterID: conn.probe.clusterID }
+        : base.clusterID
+          ? { clusterID: base.clusterID }
+          : {}),
+      ...(conn.lastHeartbeat
+        ? { lastHeartbeat: metaTime(conn.lastHeartbeat) }
+        : base.lastHeartbeat
+          ? { lastHeartbeat: base.lastHeartbeat }
+          : {}),
+      ...(conn.probe ? { nodes: conn.probe.nodes, capacity: conn.probe.capacity } : {}),
+      subtree: conn.subtree,
+      missions: countForPath(missions, req.name),
+      conditions: setCondition(ec.status?.conditions, { ...ready, observedGeneration: generation }),
+    };
+    if (!conn.probe && ec.status?.nodes) {
+      status.nodes = ec.status.nodes;
+      if (ec.status.capacity) status.capacity = ec.status.capacity;
+    }
+    await this.writeEdgeStatus(ec, status);
+    const nextProbe = Math.max(50, conn.lastProbeAt + periodMs - Date.now());
+    return { requeueAfterMs: nextProbe };
+  }
+
+  // ---------------------------------------------------------------- Mission
+
+  private ensureDriftWatch(rt: ResourceType): void {
+    const id = resourceId(rt);
+    if (this.driftWatched.has(id)) return;
+    this.driftWatched.add(id);
+    const enqueue = (o: KubeObject) => {
+      const name = o.metadata.labels?.[MISSION_LABEL];
+      if (name) this.missionController.queue.add(name);
+    };
+    this.cache()
+      .informerFor(rt, { labelSelector: MISSION_LABEL })
+      .addEventHandler({ onUpdate: (_o, n) => enqueue(n), onDelete: enqueue });
+  }
+
+  /** Applies the mission's objects here; returns this cluster's status entry and inventory. */
+  private async applyLocal(
+    mission: Mission,
+    self: SelfIdentity,
+  ): Promise<{ entry: ClusterMissionStatus; inventory: InventoryEntry[] }> {
+    const name = mission.metadata.name ?? "";
+    const previous = mission.status?.inventory ?? [];
+    const problems = validateObjects(mission.spec.objects);
+    if (problems.length) {
+      return {
+        entry: { path: ".", state: "Failed", reason: "InvalidObjects", message: problems.join("; ") },
+        inventory: previous,
+      };
+    }
+    const names = [self.name, self.path].filter((n) => n !== "");
+    const objects = resolveObjects(mission.spec, name, names);
+    const owner = controllerReference({ ...mission, apiVersion: API_VERSION, kind: "Mission" });
+    const failures: string[] = [];
+    const applied: InventoryEntry[] = [];
+    for (const obj of objects) {
+      const ref = objectRef(obj);
+      const rt = await this.discovery.resourceFor(ref.apiVersion, ref.kind);
+      if (!rt) {
+        failures.push(`${ref.kind} ${ref.name}: this cluster does not serve ${ref.apiVersion} ${ref.kind}`);
+        continue;
+      }
+      this.ensureDriftWatch(rt);
+      const body: KubeObject = {
+        ...obj,
+        apiVersion: apiVersionOf(rt),
+        kind: rt.kind,
+        metadata: {
+          ...obj.metadata,
+          ...(rt.namespaced ? { namespace: obj.metadata.namespace ?? "default" } : { namespace: undefined }),
+          ownerReferences: [owner],
+        },
+      };
+      try {
+        await apply(this.client, rt, body);
+        applied.push({ ...ref, ...(rt.namespaced ? { namespace: body.metadata.namespace } : {}) });
+      } catch (err) {
+        // A 4xx answer is the object's fault (invalid, forbidden, namespace missing): report it.
+        if (err instanceof ApiError && err.code >= 400 && err.code < 500 && err.code !== 429) {
+          failures.push(`${ref.kind} ${ref.name}: ${err.status.message ?? err.message}`);
+          continue;
+        }
+        throw err;
+      }
+    }
+    // What the mission no longer holds goes (what it still holds but failed to apply stays).
+    const keep = new Set([...applied, ...objects.map(objectRef)].map(refKey));
+    for (const stale of staleInventory(previous, applied)) {
+      if (keep.has(refKey(stale))) continue;
+      await this.deleteObject(stale);
+    }
+    const inventory = [...applied];
+    for (const p of previous)
+      if (keep.has(refKey(p)) && !inventory.some((i) => refKey(i) === refKey(p))) inventory.push(p);
+    const entry: ClusterMissionStatus = failures.length
+      ? { path: ".", state: "Failed", reason: "ApplyFailed", message: failures.join("; ") }
+      : {
+          path: ".",
+          state: "Applied",
+          reason: "Applied",
+          message: `${applied.length} object${applied.length === 1 ? "" : "s"} applied`,
+        };
+    return { entry, inventory };
+  }
+
+  private async deleteObject(ref: InventoryEntry): Promise<void> {
+    const rt = await this.discovery.resourceFor(ref.apiVersion, ref.kind);
+    if (!rt) return;
+    await this.client.delete(rt, ref.name, rt.namespaced ? ref.namespace : undefined);
+  }
+
+  private async reconcileMission(req: Request): Promise<Result | undefined> {
+    const selfID = await this.ownID();
+    const mission = this.missionStore().get(req.key);
+    if (!mission || mission.metadata.deletionTimestamp) {
+      // Gone here: its objects go by garbage collection (owner references); its copies in the
+      // children go now, or at realignment for a child that is away.
+      for (const conn of this.connections.values()) {
+        if (!conn.connected || !conn.synced()) continue;
+        const copy = conn.missions.store.get(req.name);
+        if (copy?.metadata.labels?.[PROPAGATED_BY_LABEL] === selfID) {
+          await conn.client.delete(Missions, req.name).catch(() => undefined);
+        }
+      }
+      return undefined;
+    }
+    const self = this.identity();
+    let retryMs: number | undefined;
+
+    // Here.
+    let local: ClusterMissionStatus | undefined;
+    let inventory: InventoryEntry[] = [];
+    if (placementMatches(mission.spec.placement, self)) {
+      ({ entry: local, inventory } = await this.applyLocal(mission, self));
+    } else {
+      for (const ref of mission.status?.inventory ?? []) await this.deleteObject(ref);
+    }
+
+    // Below: only through children whose subtree holds a selected cluster.
+    const accepted = [...this.connections.values()].filter(
+      (c) => c.accepted && this.edgeClusterStore().get(c.name),
+    );
+    const routes = routeMission(
+      mission.spec.placement,
+      self.path,
+      accepted.map((c) => ({
+        name: c.name,
+        subtree: c.subtree.length ? c.subtree : (this.edgeClusterStore().get(c.name)?.status?.subtree ?? []),
+      })),
+    );
+    const reports: ChildMissionReport[] = [];
+    for (const conn of accepted) {
+      const route = routes.find((r) => r.child === conn.name);
+      if (!conn.connected) {
+        if (route) {
+          const ec = this.edgeClusterStore().get(conn.name);
+          reports.push({
+            child: conn.name,
+            connected: false,
+            targets: route.targets,
+            problem: {
+              state: "Unreachable",
+              reason: "ClusterDisconnected",
+              message: `cluster ${conn.name} is Disconnected (last heartbeat ${ec?.status?.lastHeartbeat ?? "never"})`,
+            },
+          });
+        }
+        continue;
+      }
+      const copy = conn.missions.store.get(req.name);
+      if (!route) {
+        if (copy) await conn.client.delete(Missions, req.name).catch(() => undefined);
+        continue;
+      }
+      const report: ChildMissionReport = { child: conn.name, connected: true, targets: route.targets };
+      const plan = planChildMissions([mission], copy ? [copy] : [], selfID);
+      if (plan.apply.length) {
+        try {
+          await apply(conn.client, Missions, {
+            apiVersion: API_VERSION,
+            kind: "Mission",
+            metadata: { name: req.name, labels: { [PROPAGATED_BY_LABEL]: selfID } },
+            spec: mission.spec,
+          } as Mission);
+        } catch (err) {
+          report.problem = {
+            state: "Unreachable",
+            reason: "PropagationFailed",
+            message: `writing the mission into cluster ${conn.name} failed: ${(err as Error).message}`,
+          };
+          retryMs = 1000;
+        }
+      } else if (
+        copy &&
+        sameSpec(copy.spec, mission.spec) &&
+        copy.status?.observedGeneration === copy.metadata.generation
+      ) {
+        report.reported = copy.status?.clusters ?? [];
+      }
+      reports.push(report);
+    }
+
+    const clusters = aggregateMissionStatus(local, reports);
+    const summary = summarize(clusters);
+    const allApplied = summary.total > 0 && summary.applied === summary.total;
+    const ready: Omit<Condition, "lastTransitionTime"> = allApplied
+      ? {
+          type: "Ready",
+          status: "True",
+          reason: "Applied",
+          message: `applied in ${summary.applied} cluster(s)`,
+        }
+      : summary.total === 0
+        ? {
+            type: "Ready",
+            status: "False",
+            reason: "NoClusterSelected",
+            message: "the placement selects no cluster",
+          }
+        : {
+            type: "Ready",
+            status: "False",
+            reason: summary.failed ? "Failed" : summary.unreachable ? "Unreachable" : "Progressing",
+            message: `${summary.applied}/${summary.total} applied, ${summary.failed} failed, ${summary.unreachable} unreachable, ${summary.pending} pending`,
+          };
+    const status: MissionStatus = {
+      observedGeneration: mission.metadata.generation,
+      clusters,
+      summary,
+      inventory,
+      conditions: setCondition(mission.status?.conditions, {
+        ...ready,
+        observedGeneration: mission.metadata.generation,
+      }),
+    };
+    if (canonicalJSON(mission.status ?? {}) !== canonicalJSON(status)) {
+      await applyStatus(this.client, Missions, req.name, undefined, status);
+    }
+    return retryMs !== undefined ? { requeueAfterMs: retryMs } : undefined;
+  }
+}
+
+/** The edge operator for a manager: both controllers added. */
+export function setupEdge(
+  manager: Manager,
+  client: KubeClient,
+  opts: EdgeOperatorOptions = {},
+): EdgeOperator {
+  const op = new EdgeOperator(client, { logger: opts.logger ?? manager.log });
+  op.setup(manager);
+  return op;
+}
