@@ -141,7 +141,19 @@ export function validateAttachments(ctx: AttachmentContext): Map<string, Attachm
   const firstByID = new Map<string, string>();
   for (const child of ordered) {
     const id = child.clusterID;
+    const loop = (child.subtree ?? []).find(
+      (e) => e.clusterID !== undefined && (e.clusterID === ctx.selfID || ancestorByID.has(e.clusterID)),
+    );
+    if (loop) {
+      verdicts.set(child.name, {
+        accepted: false,
+        reason: "Cycle",
+        message: `the subtree of EdgeCluster ${child.name} reaches back to this cluster or an ancestor (at ${loop.path}): attaching it would close a cycle`,
+      });
+      continue;
+    }
     if (!id) {
+      // Not probed yet: nothing to compare; decided again once it answers.
       verdicts.set(child.name, { accepted: true });
       continue;
     }
@@ -159,17 +171,6 @@ export function validateAttachments(ctx: AttachmentContext): Map<string, Attachm
         accepted: false,
         reason: "Cycle",
         message: `EdgeCluster ${child.name} points at ${describeAncestor(ancestorPath)}, an ancestor of this cluster: attaching it would close a cycle`,
-      });
-      continue;
-    }
-    const loop = (child.subtree ?? []).find(
-      (e) => e.clusterID !== undefined && (e.clusterID === ctx.selfID || ancestorByID.has(e.clusterID)),
-    );
-    if (loop) {
-      verdicts.set(child.name, {
-        accepted: false,
-        reason: "Cycle",
-        message: `the subtree of EdgeCluster ${child.name} reaches back to this cluster or an ancestor (at ${loop.path}): attaching it would close a cycle`,
       });
       continue;
     }

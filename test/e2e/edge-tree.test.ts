@@ -3,177 +3,25 @@
 // attached through kubeconfig Secrets built from each cluster's server, CA and admin token.
 
 import { expect } from "chai";
-import {
-  type EdgeCluster,
-  EdgeClusters,
-  edgeClusterCRD,
-  type Mission,
-  Missions,
-  missionCRD,
-} from "../../controllers/edge/api.ts";
+import { type EdgeCluster, EdgeClusters, type Mission, Missions } from "../../controllers/edge/api.ts";
 import { canonicalJSON } from "../../controllers/edge/realign.ts";
-import { type EdgeOperator, setupEdge } from "../../controllers/edge/reconcile.ts";
-import { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
-import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
-import { isNotFound } from "../../pkg/kube/errors.ts";
-import type { KubeObject } from "../../pkg/kube/object.ts";
-import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
-import { Manager } from "../../pkg/manager/manager.ts";
-import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
+import { Resources } from "../../pkg/kube/resource.ts";
+import { testCluster } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
-
-interface ConfigMap extends KubeObject {
-  data?: Record<string, string>;
-}
-
-export function kubeconfigYAML(cluster: LocalCluster): string {
-  const s = cluster.state;
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    `clusters: [{name: ${s.name}, cluster: {server: "${s.server}", certificate-authority-data: ${cluster.caData}}}]`,
-    `users: [{name: admin, user: {token: ${s.tokens.admin}}}]`,
-    `contexts: [{name: ${s.name}, context: {cluster: ${s.name}, user: admin}}]`,
-    `current-context: ${s.name}`,
-    "",
-  ].join("\n");
-}
-
-export async function kubeconfigSecret(
-  client: KubeClient,
-  name: string,
-  kubeconfig: string,
-  namespace = "default",
-): Promise<void> {
-  const body = {
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name, namespace },
-    data: { kubeconfig: Buffer.from(kubeconfig).toString("base64") },
-  };
-  await client.delete(Resources.Secret, name, namespace);
-  await client.create(Resources.Secret, body);
-}
-
-export function edgeCluster(
-  name: string,
-  secret: string,
-  labels: Record<string, string>,
-  namespace = "default",
-): EdgeCluster {
-  return {
-    apiVersion: "edge.centaurus.io/v1alpha1",
-    kind: "EdgeCluster",
-    metadata: { name },
-    spec: {
-      kubeconfigSecretRef: { namespace, name: secret, key: "kubeconfig" },
-      distro: "k8s",
-      labels,
-      heartbeatPeriodSeconds: 1,
-      disconnectTimeoutSeconds: 5,
-    },
-  };
-}
-
-async function getOrUndefined<T extends KubeObject>(
-  client: KubeClient,
-  rt: ResourceType,
-  name: string,
-  namespace?: string,
-): Promise<T | undefined> {
-  try {
-    return await client.get<T>(rt, name, namespace);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
-function configMapMission(
-  name: string,
-  namespace: string,
-  data: Record<string, string>,
-  placement: Mission["spec"]["placement"],
-): Mission {
-  return {
-    apiVersion: "edge.centaurus.io/v1alpha1",
-    kind: "Mission",
-    metadata: { name },
-    spec: {
-      placement,
-      objects: [
-        { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
-        { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `${name}-config`, namespace }, data },
-      ],
-    },
-  };
-}
-
-function statusByPath(m: Mission | undefined): Record<string, string> {
-  return Object.fromEntries((m?.status?.clusters ?? []).map((c) => [c.path, c.state]));
-}
-
-export interface Tree {
-  names: string[];
-  clusters: Record<string, LocalCluster>;
-  clients: Record<string, KubeClient>;
-  managers: Manager[];
-  operators: EdgeOperator[];
-  started: LocalCluster[];
-}
-
-/** Starts a, b and a1 beside the shared test cluster (the root) and runs an operator for each. */
-export async function startTree(): Promise<Tree> {
-  const tree: Tree = {
-    names: ["root", "a", "b", "a1"],
-    clusters: {},
-    clients: {},
-    managers: [],
-    operators: [],
-    started: [],
-  };
-  tree.clusters.root = testCluster();
-  const suffix = uniqueName("e");
-  const results = await Promise.allSettled(
-    ["a", "b", "a1"].map((n) =>
-      LocalCluster.up({ name: `${suffix}-${n}`, nodes: { plain: 1, gpu: 0, edge: 1 }, progress: () => {} }),
-    ),
-  );
-  for (const [i, n] of ["a", "b", "a1"].entries()) {
-    const r = results[i];
-    if (r?.status === "fulfilled") {
-      tree.clusters[n] = r.value;
-      tree.started.push(r.value);
-    }
-  }
-  const failed = results.find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-  for (const n of tree.names) {
-    const cluster = tree.clusters[n] as LocalCluster;
-    const client = await cluster.clientFor();
-    tree.clients[n] = client;
-    await installCRDs(client, [buildCRD(edgeClusterCRD), buildCRD(missionCRD)]);
-    const manager = new Manager({
-      client,
-      metricsBindAddress: "",
-      healthProbeBindAddress: "",
-      leaderElection: false,
-    });
-    tree.operators.push(setupEdge(manager, client));
-    tree.managers.push(manager);
-  }
-  await Promise.all(tree.managers.map((m) => m.start()));
-  return tree;
-}
-
-export async function stopTree(tree: Tree | undefined): Promise<void> {
-  if (!tree) return;
-  await Promise.allSettled(tree.managers.map((m) => m.stop()));
-  await Promise.allSettled(tree.operators.map((o) => o.stop()));
-  for (const c of Object.values(tree.clients)) c.close();
-  await Promise.allSettled(tree.started.map((c) => c.down()));
-}
+import {
+  type ConfigMap,
+  configMapMission,
+  edgeCluster,
+  getOrUndefined,
+  kubeconfigSecret,
+  kubeconfigYAML,
+  startTree,
+  statusByPath,
+  stopTree,
+  type Tree,
+} from "../fixtures/edge-tree.ts";
 
 describe("edge tree across four real clusters (root → a, b; a → a1)", function () {
   this.timeout(15 * 60_000);
@@ -184,7 +32,7 @@ describe("edge tree across four real clusters (root → a, b; a → a1)", functi
   before(async function () {
     this.timeout(10 * 60_000);
     try {
-      tree = await startTree();
+      tree = await startTree(testCluster());
     } catch (err) {
       await stopTree(tree);
       tree = undefined;
