@@ -2,12 +2,28 @@
 // for each cluster (four in-process managers, each with its own client); children are
 // attached through kubeconfig Secrets built from each cluster's server, CA and admin token.
 
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { expect } from "chai";
+import { parse } from "yaml";
 import { type EdgeCluster, EdgeClusters, type Mission, Missions } from "../../controllers/edge/api.ts";
 import { canonicalJSON } from "../../controllers/edge/realign.ts";
 import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
+import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+
+const Deployments = {
+  group: "apps",
+  version: "v1",
+  plural: "deployments",
+  kind: "Deployment",
+  namespaced: true,
+};
+
 import { testCluster } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
 import {
@@ -315,5 +331,45 @@ describe("edge tree across four real clusters (root → a, b; a → a1)", functi
     });
     await c("a1").delete(EdgeClusters, "loop");
     await c("a1").delete(Resources.Secret, "edge-root", "default");
+  });
+  it("runs the worked example of docs/edge.md, and `centaurus edge tree` shows it", async () => {
+    const doc = readFileSync(
+      join(dirname(fileURLToPath(import.meta.url)), "..", "..", "docs", "edge.md"),
+      "utf8",
+    );
+    const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => parse(m[1] ?? "") as KubeObject);
+    expect(blocks.map((b) => b.kind)).to.deep.equal(["EdgeCluster", "Mission"]);
+    created.push("web-north");
+    for (const obj of blocks) await apply(c("root"), obj.kind === "Mission" ? Missions : EdgeClusters, obj);
+    const m = await waitFor(
+      "web-north Applied at a and a/a1",
+      async () => {
+        const got = await c("root").get<Mission>(Missions, "web-north");
+        const s = statusByPath(got);
+        return s.a === "Applied" && s["a/a1"] === "Applied" ? got : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    expect(statusByPath(m)).to.deep.equal({ a: "Applied", "a/a1": "Applied" });
+    const replicas = async (n: string) =>
+      (await c(n).get<KubeObject & { spec?: { replicas?: number } }>(Deployments, "web", "web")).spec
+        ?.replicas;
+    expect(await replicas("a")).to.equal(3);
+    expect(await replicas("a1")).to.equal(1);
+    expect(await getOrUndefined(c("b"), Missions, "web-north")).to.equal(undefined);
+
+    const root = tree?.clusters.root as LocalCluster;
+    const out = execFileSync(
+      "npx",
+      ["tsx", "bin/centaurus.ts", "edge", "tree", "--kubeconfig", root.kubeconfigPath],
+      {
+        encoding: "utf8",
+        timeout: 60_000,
+      },
+    );
+    expect(out).to.match(/├── a {2}Connected {2}nodes 2\/2 .*missions \d+ \(\d+ applied/);
+    expect(out).to.match(/│ {3}└── a1 {2}Connected {2}nodes 2\/2 {2}missions \d+/);
+    expect(out).to.match(/[├└]── b {2}Connected/);
+    expect(out).to.match(/no-secret {2}Disconnected .*\[SecretNotFound: /);
   });
 });
