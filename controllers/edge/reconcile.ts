@@ -29,6 +29,7 @@ import { type Logger, rootLogger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { type Condition, metaTime, setCondition } from "../../pkg/status/conditions.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
+import { addFinalizer, removeFinalizer } from "../../pkg/status/finalizers.ts";
 import { adapterFor, type ClusterProbe } from "./adapter.ts";
 import { aggregateMissionStatus, type ChildMissionReport, countForPath, summarize } from "./aggregate.ts";
 import {
@@ -101,6 +102,9 @@ export function parseIdentity(cm: ConfigMap | undefined): SelfIdentity {
 
 /** Watches on a child retry fast: a child that comes back should be watched again at once. */
 const CHILD_WATCH_BACKOFF = { initialMs: 200, maxMs: 2000, jitter: 0.2, resetAfterMs: 60_000 };
+
+/** Held on an EdgeCluster so that deleting it removes what this cluster put into the child. */
+export const DETACH_FINALIZER = "edge.centaurus.io/detach";
 
 /** How often an unchanged mission is re-applied here anyway. */
 const RESYNC_MS = 60_000;
@@ -320,6 +324,54 @@ export class EdgeOperator {
     for (const k of this.missionNames()) this.missionController.queue.add(k);
   }
 
+  /**
+   * An EdgeCluster being deleted: the child is detached, so what this cluster put there (its
+   * Missions, whose objects the child's garbage collector then removes, and the identity
+   * ConfigMap) is removed from the child. A child that cannot be reached keeps them: the
+   * deletion is not held up by a cluster that may never come back; a Warning event says so.
+   */
+  private async detach(ec: EdgeCluster): Promise<void> {
+    const name = ec.metadata.name ?? "";
+    const selfID = await this.ownID();
+    const ref = ec.spec.kubeconfigSecretRef;
+    try {
+      let conn = this.connections.get(name);
+      if (!conn) {
+        const secret = await this.client.get<Secret>(Resources.Secret, ref.name, ref.namespace);
+        const encoded = secret.data?.[ref.key || "kubeconfig"];
+        if (!encoded) throw new Error(`Secret ${ref.namespace}/${ref.name} has no kubeconfig`);
+        conn = await this.connectionFor(ec, Buffer.from(encoded, "base64").toString("utf8"));
+      }
+      conn.accepted = false;
+      let removed = 0;
+      // Twice: a mission reconcile that was already writing into the child may have re-created one.
+      for (let pass = 0; pass < 2; pass++) {
+        const copies = await conn.client.list<Mission>(Missions, {
+          labelSelector: `${PROPAGATED_BY_LABEL}=${selfID}`,
+          signal: AbortSignal.timeout(5000),
+        });
+        for (const m of copies.items) {
+          if (await conn.client.delete(Missions, m.metadata.name ?? "")) removed++;
+        }
+      }
+      const identity = await conn.client
+        .get<ConfigMap>(Resources.ConfigMap, IDENTITY_CONFIGMAP, EDGE_NAMESPACE)
+        .catch(() => undefined);
+      if (identity?.metadata.labels?.[PROPAGATED_BY_LABEL] === selfID) {
+        await conn.client.delete(Resources.ConfigMap, IDENTITY_CONFIGMAP, EDGE_NAMESPACE);
+      }
+      await this.events.record(ec, "Normal", "Detached", `removed ${removed} mission(s) from the child`);
+    } catch (err) {
+      await this.events.record(
+        ec,
+        "Warning",
+        "DetachedWithoutCleanup",
+        `the child could not be cleaned up (${(err as Error).message}): missions this cluster put there stay until removed by hand`,
+      );
+    }
+    await removeFinalizer(this.client, EdgeClusters, ec, DETACH_FINALIZER);
+  }
+
   private async writeEdgeStatus(ec: EdgeCluster, status: EdgeClusterStatus): Promise<void> {
     if (canonicalJSON(ec.status ?? {}) === canonicalJSON(status)) return;
     await applyStatus(this.client, EdgeClusters, ec.metadata.name ?? "", undefined, status);
@@ -327,9 +379,17 @@ export class EdgeOperator {
 
   private async reconcileEdgeCluster(req: Request): Promise<Result | undefined> {
     const ec = this.edgeClusterStore().get(req.key);
-    if (!ec || ec.metadata.deletionTimestamp) {
+    if (!ec) {
       await this.dropConnection(req.name);
       return undefined;
+    }
+    if (ec.metadata.deletionTimestamp) {
+      if (ec.metadata.finalizers?.includes(DETACH_FINALIZER)) await this.detach(ec);
+      await this.dropConnection(req.name);
+      return undefined;
+    }
+    if (!ec.metadata.finalizers?.includes(DETACH_FINALIZER)) {
+      await addFinalizer(this.client, EdgeClusters, ec, DETACH_FINALIZER);
     }
     const periodMs = (ec.spec.heartbeatPeriodSeconds ?? 10) * 1000;
     const timeoutMs = (ec.spec.disconnectTimeoutSeconds ?? 60) * 1000;
@@ -750,9 +810,11 @@ export class EdgeOperator {
       : this.removeLocal(mission).then(() => ({ entry: undefined, inventory: [] as InventoryEntry[] }));
 
     // Below: only through children whose subtree holds a selected cluster.
-    const accepted = [...this.connections.values()].filter(
-      (c) => c.accepted && this.edgeClusterStore().get(c.name),
-    );
+    // A child being detached (its EdgeCluster is being deleted) gets nothing more.
+    const accepted = [...this.connections.values()].filter((c) => {
+      const ec = this.edgeClusterStore().get(c.name);
+      return c.accepted && ec !== undefined && !ec.metadata.deletionTimestamp;
+    });
     const routes = routeMission(
       mission.spec.placement,
       self.path,

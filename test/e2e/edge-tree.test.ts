@@ -75,6 +75,12 @@ describe("edge tree across four real clusters (root → a, b; a → a1)", functi
           .delete(EdgeClusters, ec)
           .catch(() => undefined);
       }
+      // The detach finalizer cleans the children up while their operators still run.
+      await waitFor(
+        "the root's EdgeClusters gone",
+        async () => (await c("root").list(EdgeClusters)).items.length === 0,
+        { timeoutMs: 30_000 },
+      ).catch(() => undefined);
       await c("root").delete(Resources.Secret, "edge-a", "default");
       await c("root").delete(Resources.Secret, "edge-b", "default");
       await c("root").delete(Resources.Secret, "edge-nowhere", "default");
@@ -371,5 +377,26 @@ describe("edge tree across four real clusters (root → a, b; a → a1)", functi
     expect(out).to.match(/│ {3}└── a1 {2}Connected {2}nodes 2\/2 {2}missions \d+/);
     expect(out).to.match(/[├└]── b {2}Connected/);
     expect(out).to.match(/no-secret {2}Disconnected .*\[SecretNotFound: /);
+  });
+  it("deleting EdgeCluster b detaches it: the root's missions and their objects leave b", async () => {
+    expect(await getOrUndefined(c("b"), Missions, "south")).to.not.equal(undefined);
+    await c("root").delete(EdgeClusters, "b");
+    await waitFor(
+      "EdgeCluster b gone at the root",
+      async () => (await getOrUndefined(c("root"), EdgeClusters, "b")) === undefined,
+    );
+    await waitFor(
+      "mission south and its ConfigMap gone from b",
+      async () =>
+        (await getOrUndefined(c("b"), Missions, "south")) === undefined &&
+        (await getOrUndefined(c("b"), Resources.ConfigMap, "south-config", "edge-south")) === undefined,
+      { timeoutMs: 60_000 },
+    );
+    const south = await c("root").get<Mission>(Missions, "south");
+    await waitFor("the root's status no longer lists b", async () => {
+      const m = await c("root").get<Mission>(Missions, "south");
+      return m.status?.summary?.total === 0 ? m : undefined;
+    });
+    expect(south.metadata.name).to.equal("south");
   });
 });
