@@ -198,6 +198,8 @@ export class EdgeOperator {
   private readonly appliedHere = new Map<string, { fingerprint: string; at: number }>();
   /** Missions one of whose objects someone else changed or deleted since the last apply. */
   private readonly drifted = new Set<string>();
+  /** Inventories of missions deleted here, until their reconcile has removed the objects. */
+  private readonly deletedInventories = new Map<string, { uid: string; inventory: InventoryEntry[] }>();
   private factory: SharedInformerFactory | undefined;
 
   constructor(
@@ -235,6 +237,19 @@ export class EdgeOperator {
 
   setup(manager: Manager): void {
     this.factory = manager.factory;
+    // Remember what a deleted mission had applied here, so its reconcile removes the objects at
+    // once; the garbage collector (owner references) is the backstop when this process was not
+    // running, but it can lag by tens of seconds (its discovery resync, an API server restart).
+    manager.factory.informerFor<Mission>(Missions).addEventHandler({
+      onDelete: (m) => {
+        if (m.metadata.uid && m.status?.inventory?.length) {
+          this.deletedInventories.set(m.metadata.name ?? "", {
+            uid: m.metadata.uid,
+            inventory: m.status.inventory,
+          });
+        }
+      },
+    });
     manager.add(this.edgeController);
     manager.add(this.missionController);
   }
@@ -776,10 +791,24 @@ export class EdgeOperator {
     return { entry, inventory };
   }
 
-  private async deleteObject(ref: InventoryEntry): Promise<void> {
+  /** Deletes an applied object; with `ownerUid`, only while that (deleted) mission still owns it. */
+  private async deleteObject(ref: InventoryEntry, ownerUid?: string): Promise<void> {
     const rt = await this.discovery.resourceFor(ref.apiVersion, ref.kind);
     if (!rt) return;
-    await this.client.delete(rt, ref.name, rt.namespaced ? ref.namespace : undefined);
+    const namespace = rt.namespaced ? ref.namespace : undefined;
+    if (ownerUid) {
+      let current: KubeObject;
+      try {
+        current = await this.client.get(rt, ref.name, namespace);
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      if (!current.metadata.ownerReferences?.some((o) => o.uid === ownerUid)) return;
+      await this.client.delete(rt, ref.name, namespace, { preconditionUid: current.metadata.uid });
+      return;
+    }
+    await this.client.delete(rt, ref.name, namespace);
   }
 
   private async reconcileMission(req: Request): Promise<Result | undefined> {
@@ -788,6 +817,11 @@ export class EdgeOperator {
     if (!mission || mission.metadata.deletionTimestamp) {
       this.appliedHere.delete(req.name);
       this.drifted.delete(req.name);
+      const deleted = this.deletedInventories.get(req.name);
+      if (deleted && !mission) {
+        for (const ref of deleted.inventory) await this.deleteObject(ref, deleted.uid);
+        this.deletedInventories.delete(req.name);
+      }
       // Gone here: its objects go by garbage collection (owner references); its copies in the
       // children go now, or at realignment for a child that is away.
       for (const conn of this.connections.values()) {
