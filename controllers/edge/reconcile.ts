@@ -912,6 +912,17 @@ export class EdgeOperator {
     const reports = childReports.filter((r): r is ChildMissionReport => r !== undefined);
 
     const clusters = aggregateMissionStatus(local, reports);
+    // Events for what changed (not awaited: best-effort, and kept off the path a mission travels).
+    const before = new Map((mission.status?.clusters ?? []).map((c) => [c.path, c.state]));
+    for (const c of clusters) {
+      if (before.get(c.path) === c.state) continue;
+      const where = c.path === "." ? "this cluster" : `cluster ${c.path}`;
+      if (c.state === "Failed" || c.state === "Unreachable") {
+        void this.events.record(mission, "Warning", c.reason ?? c.state, `${where}: ${c.message ?? c.state}`);
+      } else if (c.state === "Applied" && c.path === ".") {
+        void this.events.record(mission, "Normal", "Applied", `${where}: ${c.message ?? "applied"}`);
+      }
+    }
     const summary = summarize(clusters);
     const allApplied = summary.total > 0 && summary.applied === summary.total;
     const ready: Omit<Condition, "lastTransitionTime"> = allApplied

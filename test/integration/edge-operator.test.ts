@@ -20,6 +20,7 @@ import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
 import { isInvalid } from "../../pkg/kube/errors.ts";
+import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
@@ -206,6 +207,13 @@ describe("edge operator in one cluster", function () {
     expect(entry.reason).to.equal("ApplyFailed");
     expect(entry.message).to.contain("does not serve example.com/v1 Nope");
     expect(entry.message).to.match(/ConfigMap y: .*not found/);
+    const event = await waitFor("a Warning event about the mission", async () => {
+      const events = await client.list<
+        KubeObject & { reason?: string; type?: string; regarding?: { name?: string } }
+      >(Resources.Event, { namespace: "default" });
+      return events.items.find((e) => e.regarding?.name === name && e.reason === "ApplyFailed");
+    });
+    expect(event.type).to.equal("Warning");
   });
 
   it("refuses a cluster attached to itself (Cycle) and reports unusable kubeconfigs", async () => {
