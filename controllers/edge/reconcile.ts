@@ -126,6 +126,8 @@ class ChildConnection {
   watching = false;
   identityWritten = "";
   subtree: SubtreeEntry[] = [];
+  /** namespace/name/key of the Secret this connection was built from. */
+  secretRef = "";
 
   constructor(
     readonly name: string,
@@ -435,33 +437,38 @@ export class EdgeOperator {
       return { requeueAfterMs: periodMs };
     };
 
-    // The kubeconfig.
+    // The kubeconfig: read again only when a heartbeat is due (or the reference changed), not
+    // on every event from the child, so a Secret that changes or goes is seen within a period.
     const ref = ec.spec.kubeconfigSecretRef;
-    let secret: Secret;
-    try {
-      secret = await this.client.get<Secret>(Resources.Secret, ref.name, ref.namespace);
-    } catch (err) {
-      if (isNotFound(err)) {
+    const key = ref.key || "kubeconfig";
+    const secretRef = `${ref.namespace}/${ref.name}/${key}`;
+    let conn = this.connections.get(req.name);
+    if (!conn || conn.secretRef !== secretRef || Date.now() - conn.lastProbeAt >= periodMs - 50) {
+      let secret: Secret;
+      try {
+        secret = await this.client.get<Secret>(Resources.Secret, ref.name, ref.namespace);
+      } catch (err) {
+        if (isNotFound(err)) {
+          return fail(
+            "SecretNotFound",
+            `Secret ${ref.namespace}/${ref.name} holding the kubeconfig does not exist`,
+          );
+        }
+        throw err;
+      }
+      const encoded = secret.data?.[key];
+      if (!encoded) {
+        return fail("KubeconfigInvalid", `Secret ${ref.namespace}/${ref.name} has no key "${key}"`);
+      }
+      try {
+        conn = await this.connectionFor(ec, Buffer.from(encoded, "base64").toString("utf8"));
+        conn.secretRef = secretRef;
+      } catch (err) {
         return fail(
-          "SecretNotFound",
-          `Secret ${ref.namespace}/${ref.name} holding the kubeconfig does not exist`,
+          "KubeconfigInvalid",
+          `Secret ${ref.namespace}/${ref.name} key "${key}" is not a usable kubeconfig: ${(err as Error).message}`,
         );
       }
-      throw err;
-    }
-    const key = ref.key || "kubeconfig";
-    const encoded = secret.data?.[key];
-    if (!encoded) {
-      return fail("KubeconfigInvalid", `Secret ${ref.namespace}/${ref.name} has no key "${key}"`);
-    }
-    let conn: ChildConnection;
-    try {
-      conn = await this.connectionFor(ec, Buffer.from(encoded, "base64").toString("utf8"));
-    } catch (err) {
-      return fail(
-        "KubeconfigInvalid",
-        `Secret ${ref.namespace}/${ref.name} key "${key}" is not a usable kubeconfig: ${(err as Error).message}`,
-      );
     }
 
     // The heartbeat: a probe when one is due.
