@@ -478,7 +478,8 @@ export class EdgeOperator {
       try {
         conn.probe = await adapterFor(ec.spec.distro).probe(
           conn.client,
-          AbortSignal.timeout(Math.min(periodMs, 5000)),
+          // Generous on a busy machine, yet short enough to try again before the timeout.
+          AbortSignal.timeout(Math.min(timeoutMs / 2, Math.max(periodMs, 3000))),
         );
         conn.lastHeartbeat = new Date();
         conn.lastError = undefined;

@@ -251,7 +251,7 @@ describe("edge tree across four real clusters (root → a, b; a → a1)", functi
         await c("a1").request("GET", "/readyz");
         return true;
       },
-      { timeoutMs: 60_000 },
+      { timeoutMs: 120_000 },
     );
     await waitFor(
       "the tree converged after a1 came back",
