@@ -2,6 +2,7 @@
 
 import { expect } from "chai";
 import type { EdgeCluster, Mission } from "../../controllers/edge/api.ts";
+import { parseIdentity } from "../../controllers/edge/reconcile.ts";
 import { renderTree } from "../../controllers/edge/treeview.ts";
 
 describe("edge tree view", () => {
@@ -74,5 +75,33 @@ describe("edge tree view", () => {
       "└── loop  Connected  nodes -  heartbeat never  missions 0  [Cycle: closes a cycle]",
       "",
     ]);
+  });
+});
+
+describe("edge identity ConfigMap", () => {
+  it("reads name, path, labels and ancestors, tolerating what a hand-written one may lack or garble", () => {
+    expect(
+      parseIdentity({
+        metadata: {},
+        data: {
+          name: "a1",
+          path: "a/a1",
+          labels: '{"region":"north"}',
+          ancestors: '[{"clusterID":"r","path":""},{"clusterID":"x","path":"a"}]',
+        },
+      }),
+    ).to.deep.equal({
+      name: "a1",
+      path: "a/a1",
+      labels: { region: "north" },
+      ancestors: [
+        { clusterID: "r", path: "" },
+        { clusterID: "x", path: "a" },
+      ],
+    });
+    expect(parseIdentity(undefined)).to.deep.equal({ name: "", path: "", labels: {}, ancestors: [] });
+    expect(parseIdentity({ metadata: {}, data: { name: "root", labels: "{not json" } }).labels).to.deep.equal(
+      {},
+    );
   });
 });
