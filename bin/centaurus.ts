@@ -3,6 +3,7 @@
 
 import { CLUSTER_HELP, runCluster } from "../cli/cluster.ts";
 import { DEMO_HELP, runDemo } from "../cli/demo.ts";
+import { EDGE_HELP, runEdge } from "../cli/edge.ts";
 import { MANAGER_HELP, runManager } from "../cli/manager.ts";
 import { runStatus, STATUS_HELP } from "../cli/status.ts";
 
@@ -13,6 +14,7 @@ Usage:
   centaurus demo [--once]                  everything on this machine: clusters, operator, samples
   centaurus manager [flags]                run the operator against $KUBECONFIG
   centaurus status [--verbose]             what Centaurus manages here, across pillars
+  centaurus edge tree                      the edge-cluster tree with health and mission counts
   centaurus help [command]                 this help, or a command's
 
 Start here:  npm start     (local control plane + operator, on this machine)
@@ -24,6 +26,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   demo: { run: runDemo, help: DEMO_HELP },
   manager: { run: runManager, help: MANAGER_HELP },
   status: { run: runStatus, help: STATUS_HELP },
+  edge: { run: runEdge, help: EDGE_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {
