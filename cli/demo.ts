@@ -31,15 +31,30 @@ edge tree and GPU placements. Keeps running until Ctrl-C unless --once is given;
 stay up afterwards (npx centaurus cluster down --name root / --name edge-1).
 `;
 
-/** Hooks a pillar may give the demo (e.g. edge attaches the child cluster). */
-export interface DemoContext {
-  root: LocalCluster;
-  child: LocalCluster;
-  rootClient: KubeClient;
-  childClient: KubeClient;
+/**
+ * Attaches edge-1 below root: its kubeconfig goes into a Secret in root and an EdgeCluster
+ * points at it (what a user does by hand, see docs/edge.md).
+ */
+async function attachEdgeCluster(rootClient: KubeClient, child: LocalCluster): Promise<void> {
+  await apply(rootClient, Resources.Secret, {
+    metadata: { name: "edge-1-kubeconfig", namespace: "default" },
+    stringData: { kubeconfig: readFileSync(child.kubeconfigPath, "utf8") },
+  } as KubeObject);
+  await applyYaml(
+    rootClient,
+    `apiVersion: edge.centaurus.io/v1alpha1
+kind: EdgeCluster
+metadata:
+  name: edge-1
+spec:
+  kubeconfigSecretRef: { namespace: default, name: edge-1-kubeconfig, key: kubeconfig }
+  distro: k8s
+  labels: { tier: edge, region: local }
+  heartbeatPeriodSeconds: 2
+  disconnectTimeoutSeconds: 10
+`,
+  );
 }
-export type DemoHook = (ctx: DemoContext) => Promise<void>;
-export const demoHooks: DemoHook[] = [];
 
 async function installModules(client: KubeClient, modules: ControllerModule[]): Promise<void> {
   await installCRDs(
@@ -169,8 +184,10 @@ export async function runDemo(argv: string[]): Promise<number> {
     await startManager(rootClient, controllerModules, `127.0.0.1:${port}`, `127.0.0.1:${port + 1}`),
     await startManager(childClient, controllerModules, `127.0.0.1:${port + 10}`, `127.0.0.1:${port + 11}`),
   ];
-  const ctx: DemoContext = { root, child, rootClient, childClient };
-  for (const hook of demoHooks) await hook(ctx);
+  if (controllerModules.some((m) => m.name === "edge")) {
+    log("==> attaching edge-1 below root (Secret with its kubeconfig + EdgeCluster edge-1)");
+    await attachEdgeCluster(rootClient, child);
+  }
   const files = readdirSync(values.samples)
     .filter((f) => f.endsWith(".yaml"))
     .sort();
