@@ -3,12 +3,14 @@
 
 import { CLUSTER_HELP, runCluster } from "../cli/cluster.ts";
 import { MANAGER_HELP, runManager } from "../cli/manager.ts";
+import { NET_HELP, runNet } from "../cli/network.ts";
 
 const HELP = `centaurus — the Centaurus distributed cloud (Arktos, Mizar, Fornax, Alnair) on any Kubernetes cluster
 
 Usage:
   centaurus cluster up|down|status|token   a real local control plane (etcd, kube-apiserver, kwok nodes)
   centaurus manager [flags]                run the operator against $KUBECONFIG
+  centaurus net check <ns/a> <ns/b>        can pod a reach pod b, and why (Mizar networking)
   centaurus help [command]                 this help, or a command's
 
 Start here:  npm start     (local control plane + operator, on this machine)
@@ -18,6 +20,7 @@ Tests:       npm test
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   cluster: { run: runCluster, help: CLUSTER_HELP },
   manager: { run: runManager, help: MANAGER_HELP },
+  net: { run: runNet, help: NET_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

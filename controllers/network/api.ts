@@ -37,7 +37,6 @@ export interface VPCStatus {
   observedGeneration?: number;
   vni?: number;
   subnets?: string[];
-  dividerNodes?: string[];
   conditions?: Condition[];
 }
 
@@ -62,7 +61,6 @@ export interface SubnetStatus {
   gateway?: string;
   availableIPs?: number;
   usedIPs?: number;
-  bouncerNodes?: string[];
   conditions?: Condition[];
 }
 
@@ -98,7 +96,7 @@ export interface Endpoint extends KubeObject {
 export interface IPAddressSpec {
   subnet: string;
   ip: string;
-  endpoint: { namespace: string; name: string; podUID: string };
+  endpoint: { namespace: string; name: string; pod: string; podUID: string };
 }
 
 export interface IPAddress extends KubeObject {
@@ -155,8 +153,16 @@ export interface NodeProgram extends KubeObject {
 
 // ---------------------------------------------------------------- schemas
 
-const str = (description: string, extra: JSONSchema = {}): JSONSchema => ({ type: "string", description, ...extra });
-const int = (description: string, extra: JSONSchema = {}): JSONSchema => ({ type: "integer", description, ...extra });
+const str = (description: string, extra: JSONSchema = {}): JSONSchema => ({
+  type: "string",
+  description,
+  ...extra,
+});
+const int = (description: string, extra: JSONSchema = {}): JSONSchema => ({
+  type: "integer",
+  description,
+  ...extra,
+});
 const strList = (description: string, maxItems = 1024, maxLength = 253): JSONSchema => ({
   type: "array",
   description,
@@ -236,7 +242,10 @@ export const vpcCRD: CRDSpec = {
     },
     "x-kubernetes-validations": [
       { rule: "has(self.vni) == has(oldSelf.vni)", message: "vni cannot be added or removed after creation" },
-      { rule: "has(self.tenant) == has(oldSelf.tenant)", message: "tenant cannot be added or removed after creation" },
+      {
+        rule: "has(self.tenant) == has(oldSelf.tenant)",
+        message: "tenant cannot be added or removed after creation",
+      },
     ],
   },
   status: {
@@ -245,7 +254,6 @@ export const vpcCRD: CRDSpec = {
       observedGeneration: { type: "integer" },
       vni: { type: "integer" },
       subnets: strList("Subnets in this VPC."),
-      dividerNodes: strList("Nodes acting as dividers."),
       conditions: conditionsSchema,
     },
   },
@@ -254,7 +262,12 @@ export const vpcCRD: CRDSpec = {
     { name: "Tenant", type: "string", jsonPath: ".spec.tenant" },
     { name: "VNI", type: "integer", jsonPath: ".status.vni" },
     { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-    { name: "Reason", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
+    {
+      name: "Reason",
+      type: "string",
+      jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+      priority: 1,
+    },
   ],
 };
 
@@ -269,7 +282,10 @@ export const subnetCRD: CRDSpec = {
     type: "object",
     required: ["vpc", "cidr"],
     properties: {
-      vpc: str("The VPC this subnet belongs to.", { maxLength: 253, "x-kubernetes-validations": [immutable("vpc")] }),
+      vpc: str("The VPC this subnet belongs to.", {
+        maxLength: 253,
+        "x-kubernetes-validations": [immutable("vpc")],
+      }),
       cidr: cidrField("Address block; must lie inside the VPC's and overlap no other subnet of it."),
       gateway: ipField("Gateway address (default: the first host address)."),
       excludeIPs: strList("Addresses never handed out: IPs, CIDRs or ranges a.b.c.d..e.f.g.h.", 256, 40),
@@ -299,7 +315,6 @@ export const subnetCRD: CRDSpec = {
       gateway: { type: "string" },
       availableIPs: { type: "integer" },
       usedIPs: { type: "integer" },
-      bouncerNodes: strList("Nodes acting as bouncers."),
       conditions: conditionsSchema,
     },
   },
@@ -309,7 +324,12 @@ export const subnetCRD: CRDSpec = {
     { name: "Used", type: "integer", jsonPath: ".status.usedIPs" },
     { name: "Available", type: "integer", jsonPath: ".status.availableIPs" },
     { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-    { name: "Reason", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason', priority: 1 },
+    {
+      name: "Reason",
+      type: "string",
+      jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+      priority: 1,
+    },
   ],
 };
 
@@ -324,13 +344,19 @@ export const endpointCRD: CRDSpec = {
     type: "object",
     required: ["subnet", "vpc", "vni", "ip", "mac", "interface", "pod"],
     properties: {
-      subnet: str("Subnet the address comes from.", { maxLength: 253, "x-kubernetes-validations": [immutable("subnet")] }),
+      subnet: str("Subnet the address comes from.", {
+        maxLength: 253,
+        "x-kubernetes-validations": [immutable("subnet")],
+      }),
       vpc: str("VPC of the subnet.", { maxLength: 253 }),
       vni: int("VNI of the VPC."),
-      ip: { ...ipField("Overlay address."), "x-kubernetes-validations": [
-        { rule: "isIP(self) && ip(self).family() == 4", message: "must be an IPv4 address" },
-        immutable("ip"),
-      ] },
+      ip: {
+        ...ipField("Overlay address."),
+        "x-kubernetes-validations": [
+          { rule: "isIP(self) && ip(self).family() == 4", message: "must be an IPv4 address" },
+          immutable("ip"),
+        ],
+      },
       mac: str("MAC address (derived from the IP).", { maxLength: 17 }),
       interface: str("Interface inside the pod or VM.", { maxLength: 15 }),
       node: str("Node the pod runs on (empty until scheduled).", { maxLength: 253 }),
@@ -367,10 +393,11 @@ export const ipAddressCRD: CRDSpec = {
       ip: ipField("The claimed address."),
       endpoint: {
         type: "object",
-        required: ["namespace", "name", "podUID"],
+        required: ["namespace", "name", "pod", "podUID"],
         properties: {
           namespace: { type: "string", maxLength: 63 },
           name: { type: "string", maxLength: 253 },
+          pod: { type: "string", maxLength: 253 },
           podUID: { type: "string", maxLength: 64 },
         },
       },
@@ -435,7 +462,8 @@ export const nodeProgramCRD: CRDSpec = {
   namespaced: false,
   spec: {
     type: "object",
-    description: "Compiled by the network controller for one node; the contract with the data plane (docs/networking.md).",
+    description:
+      "Compiled by the network controller for one node; the contract with the data plane (docs/networking.md).",
     required: ["node", "hosts", "roles", "networks", "localEndpoints", "peerSets"],
     properties: {
       node: { type: "string" },
@@ -478,7 +506,19 @@ export const nodeProgramCRD: CRDSpec = {
         type: "array",
         items: {
           type: "object",
-          required: ["namespace", "name", "pod", "interface", "ip", "mac", "vni", "vpc", "subnet", "ingress", "egress"],
+          required: [
+            "namespace",
+            "name",
+            "pod",
+            "interface",
+            "ip",
+            "mac",
+            "vni",
+            "vpc",
+            "subnet",
+            "ingress",
+            "egress",
+          ],
           properties: {
             namespace: { type: "string" },
             name: { type: "string" },
@@ -537,7 +577,9 @@ export const vpcDeletePolicy: KubeObject & { spec: unknown } = {
   spec: {
     failurePolicy: "Fail",
     matchConstraints: {
-      resourceRules: [{ apiGroups: [GROUP], apiVersions: ["*"], operations: ["DELETE"], resources: ["vpcs"] }],
+      resourceRules: [
+        { apiGroups: [GROUP], apiVersions: ["*"], operations: ["DELETE"], resources: ["vpcs"] },
+      ],
     },
     validations: [
       {

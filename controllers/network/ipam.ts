@@ -22,7 +22,8 @@ export function parseIP(s: string): number {
   for (let i = 1; i <= 4; i++) {
     const part = m[i] ?? "";
     const octet = Number(part);
-    if (octet > 255 || (part.length > 1 && part.startsWith("0"))) throw new Error(`"${s}" is not an IPv4 address`);
+    if (octet > 255 || (part.length > 1 && part.startsWith("0")))
+      throw new Error(`"${s}" is not an IPv4 address`);
     n = n * 256 + octet;
   }
   return n;
@@ -50,7 +51,8 @@ export function parseCIDR(s: string): CIDR {
   if (!/^\d{1,2}$/.test(prefixText) || Number(prefixText) > 32) throw new Error(`"${s}": bad prefix length`);
   const prefix = Number(prefixText);
   const size = 2 ** (32 - prefix);
-  if (ip % size !== 0) throw new Error(`"${s}" has host bits set (network address is ${formatIP(ip - (ip % size))})`);
+  if (ip % size !== 0)
+    throw new Error(`"${s}" has host bits set (network address is ${formatIP(ip - (ip % size))})`);
   return { base: ip, prefix, size };
 }
 

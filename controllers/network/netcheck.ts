@@ -27,7 +27,8 @@ export function findPodEndpoints(programs: readonly NodeProgramSpec[], podKey: s
   const out: LocatedEndpoint[] = [];
   for (const p of programs) {
     for (const e of p.localEndpoints) {
-      if (e.namespace === namespace && e.pod === pod) out.push({ endpoint: e, node: p.node, peerSets: p.peerSets });
+      if (e.namespace === namespace && e.pod === pod)
+        out.push({ endpoint: e, node: p.node, peerSets: p.peerSets });
     }
   }
   return out.sort((a, b) => a.endpoint.interface.localeCompare(b.endpoint.interface));
@@ -43,13 +44,25 @@ export function checkReachability(
   const froms = findPodEndpoints(programs, fromPod);
   const tos = findPodEndpoints(programs, toPod);
   if (froms.length === 0) {
-    return { reachable: false, reasons: [`${fromPod} has no endpoint in any node program (no subnet, not scheduled, or not compiled yet)`] };
+    return {
+      reachable: false,
+      reasons: [
+        `${fromPod} has no endpoint in any node program (no subnet, not scheduled, or not compiled yet)`,
+      ],
+    };
   }
   if (tos.length === 0) {
-    return { reachable: false, reasons: [`${toPod} has no endpoint in any node program (no subnet, not scheduled, or not compiled yet)`] };
+    return {
+      reachable: false,
+      reasons: [
+        `${toPod} has no endpoint in any node program (no subnet, not scheduled, or not compiled yet)`,
+      ],
+    };
   }
   const reasons: string[] = [];
-  const pair = froms.flatMap((f) => tos.map((t) => [f, t] as const)).find(([f, t]) => f.endpoint.vni === t.endpoint.vni);
+  const pair = froms
+    .flatMap((f) => tos.map((t) => [f, t] as const))
+    .find(([f, t]) => f.endpoint.vni === t.endpoint.vni);
   if (!pair) {
     const a = froms[0]!.endpoint;
     const b = tos[0]!.endpoint;

@@ -128,7 +128,8 @@ export function matchesSelector(sel: LabelSelector | undefined, labels: Record<s
 /** The directions a policy isolates: policyTypes, or Ingress plus Egress when it has egress rules. */
 export function policyDirections(p: NetworkPolicy): { ingress: boolean; egress: boolean } {
   const types = p.spec.policyTypes;
-  if (types && types.length > 0) return { ingress: types.includes("Ingress"), egress: types.includes("Egress") };
+  if (types && types.length > 0)
+    return { ingress: types.includes("Ingress"), egress: types.includes("Egress") };
   return { ingress: true, egress: (p.spec.egress?.length ?? 0) > 0 };
 }
 
@@ -165,7 +166,11 @@ export class PolicyIndex {
   private readonly namespaces: NamespaceLabels[];
   private readonly peerMemo = new Map<string, string[]>();
 
-  constructor(endpoints: Iterable<PolicyEndpoint>, namespaces: Iterable<NamespaceLabels>, policies: Iterable<NetworkPolicy>) {
+  constructor(
+    endpoints: Iterable<PolicyEndpoint>,
+    namespaces: Iterable<NamespaceLabels>,
+    policies: Iterable<NetworkPolicy>,
+  ) {
     this.namespaces = [...namespaces];
     for (const e of endpoints) {
       const k = `${e.namespace}|${e.vni}`;
@@ -199,12 +204,15 @@ export class PolicyIndex {
       }
       list.push(p);
     }
-    for (const list of this.policiesByNs.values()) list.sort((a, b) => policyName(a).localeCompare(policyName(b)));
+    for (const list of this.policiesByNs.values())
+      list.sort((a, b) => policyName(a).localeCompare(policyName(b)));
   }
 
   /** Policies of the endpoint's namespace whose podSelector selects it. */
   selecting(e: PolicyEndpoint): NetworkPolicy[] {
-    return (this.policiesByNs.get(e.namespace) ?? []).filter((p) => matchesSelector(p.spec.podSelector, e.labels));
+    return (this.policiesByNs.get(e.namespace) ?? []).filter((p) =>
+      matchesSelector(p.spec.podSelector, e.labels),
+    );
   }
 
   private namespaceLabels(name: string): Record<string, string> {
@@ -318,12 +326,14 @@ export function compileEndpointPolicy(
     if (dirs.ingress) {
       ingress.isolated = true;
       ingress.policies.push(policyName(p));
-      for (const r of p.spec.ingress ?? []) ingress.rules.push(compileRule(index, table, p, r.from, r.ports, e.vni));
+      for (const r of p.spec.ingress ?? [])
+        ingress.rules.push(compileRule(index, table, p, r.from, r.ports, e.vni));
     }
     if (dirs.egress) {
       egress.isolated = true;
       egress.policies.push(policyName(p));
-      for (const r of p.spec.egress ?? []) egress.rules.push(compileRule(index, table, p, r.to, r.ports, e.vni));
+      for (const r of p.spec.egress ?? [])
+        egress.rules.push(compileRule(index, table, p, r.to, r.ports, e.vni));
     }
   }
   return { ingress, egress };
@@ -353,7 +363,11 @@ export function checkDirection(
       rule.peerSets.some((id) => peerSets[id]?.includes(peerIP)) ||
       rule.ipBlocks.some((b) => ipInBlock(peerIP, b));
     if (peerOk && portAllowed(rule, protocol, port)) {
-      return { allowed: true, reason: `${what} allowed by NetworkPolicy ${rule.policy}`, policy: rule.policy };
+      return {
+        allowed: true,
+        reason: `${what} allowed by NetworkPolicy ${rule.policy}`,
+        policy: rule.policy,
+      };
     }
   }
   return {

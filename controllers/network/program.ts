@@ -5,7 +5,13 @@
 
 import type { NodeProgramSpec, ProgramEndpoint, ProgramNetwork } from "./api.ts";
 import { parseCIDR, parseIP } from "./ipam.ts";
-import { compileEndpointPolicy, type NamespaceLabels, type NetworkPolicy, PeerSetTable, PolicyIndex } from "./policy.ts";
+import {
+  compileEndpointPolicy,
+  type NamespaceLabels,
+  type NetworkPolicy,
+  PeerSetTable,
+  PolicyIndex,
+} from "./policy.ts";
 
 export interface WorldNode {
   name: string;

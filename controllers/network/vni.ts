@@ -29,7 +29,8 @@ export function chooseVNI(name: string, used: ReadonlyMap<number, string>, reque
   if (requested !== undefined) {
     if (!isValidVNI(requested)) return { conflict: `VNI ${requested} is outside ${MIN_VNI}..${MAX_VNI}` };
     const holder = used.get(requested);
-    if (holder !== undefined && holder !== name) return { conflict: `VNI ${requested} is already used by VPC ${holder}` };
+    if (holder !== undefined && holder !== name)
+      return { conflict: `VNI ${requested} is already used by VPC ${holder}` };
     return { vni: requested };
   }
   const span = MAX_VNI - MIN_VNI + 1;

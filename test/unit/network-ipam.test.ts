@@ -37,7 +37,11 @@ const poolSpec = fc
 
 function reservedSet(spec: { cidr: string; gateway?: string; excludeIPs: string[] }): Set<number> {
   const c = parseCIDR(spec.cidr);
-  const out = new Set<number>([c.base, c.base + c.size - 1, spec.gateway ? parseIP(spec.gateway) : c.base + 1]);
+  const out = new Set<number>([
+    c.base,
+    c.base + c.size - 1,
+    spec.gateway ? parseIP(spec.gateway) : c.base + 1,
+  ]);
   for (const e of spec.excludeIPs) {
     const [lo, hi] = parseExclusion(e);
     for (let i = lo; i <= hi; i++) out.add(i);
@@ -157,7 +161,9 @@ describe("network ipam", () => {
 describe("network vni", () => {
   it("grants a free requested VNI and refuses a taken one", () => {
     expect(chooseVNI("a", new Map([[7, "b"]]), 8)).to.deep.equal({ vni: 8 });
-    expect(chooseVNI("a", new Map([[7, "b"]]), 7)).to.have.property("conflict").that.matches(/used by VPC b/);
+    expect(chooseVNI("a", new Map([[7, "b"]]), 7))
+      .to.have.property("conflict")
+      .that.matches(/used by VPC b/);
     expect(chooseVNI("a", new Map([[7, "a"]]), 7)).to.deep.equal({ vni: 7 });
     expect(chooseVNI("a", new Map(), 0)).to.have.property("conflict");
   });

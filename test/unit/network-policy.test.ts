@@ -87,14 +87,22 @@ function refDirection(
   port: number,
 ): boolean {
   const selecting = policies.filter(
-    (p) => p.metadata.namespace === self.ns && refSelects(p.spec.podSelector, self.labels) && refTypes(p).includes(dir),
+    (p) =>
+      p.metadata.namespace === self.ns &&
+      refSelects(p.spec.podSelector, self.labels) &&
+      refTypes(p).includes(dir),
   );
   if (selecting.length === 0) return true;
   return selecting.some((p) => {
-    const rules = dir === "Ingress" ? (p.spec.ingress ?? []).map((r) => ({ peers: r.from, ports: r.ports })) : (p.spec.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports }));
+    const rules =
+      dir === "Ingress"
+        ? (p.spec.ingress ?? []).map((r) => ({ peers: r.from, ports: r.ports }))
+        : (p.spec.egress ?? []).map((r) => ({ peers: r.to, ports: r.ports }));
     return rules.some(
       (r) =>
-        (!r.peers || r.peers.length === 0 || r.peers.some((peer) => refPeerMatches(peer, self.ns, other, nsLabels))) &&
+        (!r.peers ||
+          r.peers.length === 0 ||
+          r.peers.some((peer) => refPeerMatches(peer, self.ns, other, nsLabels))) &&
         refPortMatches(r.ports, proto, port),
     );
   });
@@ -119,21 +127,29 @@ function refAllowed(
 const NAMESPACES = ["a", "b", "c"];
 const NODES = ["n0", "n1", "n2"];
 const labelsArb = (keys: Record<string, string[]>) =>
-  fc.record(
-    Object.fromEntries(Object.entries(keys).map(([k, vs]) => [k, fc.constantFrom(...vs)])),
-    { requiredKeys: [] },
-  ) as fc.Arbitrary<Record<string, string>>;
+  fc.record(Object.fromEntries(Object.entries(keys).map(([k, vs]) => [k, fc.constantFrom(...vs)])), {
+    requiredKeys: [],
+  }) as fc.Arbitrary<Record<string, string>>;
 const podLabelKeys = { app: ["web", "db", "api"], tier: ["fe", "be"] };
 const nsLabelKeys = { team: ["x", "y"], env: ["prod", "dev"] };
 
 function selectorArb(keys: Record<string, string[]>): fc.Arbitrary<LabelSelector> {
   const key = fc.constantFrom(...Object.keys(keys));
   const expr = key.chain((k) =>
-    fc.record({
-      key: fc.constant(k),
-      operator: fc.constantFrom("In" as const, "NotIn" as const, "Exists" as const, "DoesNotExist" as const),
-      values: fc.subarray(keys[k]!, { minLength: 1 }),
-    }).map((e) => (e.operator === "Exists" || e.operator === "DoesNotExist" ? { key: e.key, operator: e.operator } : e)),
+    fc
+      .record({
+        key: fc.constant(k),
+        operator: fc.constantFrom(
+          "In" as const,
+          "NotIn" as const,
+          "Exists" as const,
+          "DoesNotExist" as const,
+        ),
+        values: fc.subarray(keys[k]!, { minLength: 1 }),
+      })
+      .map((e) =>
+        e.operator === "Exists" || e.operator === "DoesNotExist" ? { key: e.key, operator: e.operator } : e,
+      ),
   );
   return fc.record(
     { matchLabels: labelsArb(keys), matchExpressions: fc.array(expr, { maxLength: 2 }) },
@@ -142,7 +158,12 @@ function selectorArb(keys: Record<string, string[]>): fc.Arbitrary<LabelSelector
 }
 
 const ipBlockArb: fc.Arbitrary<IPBlock> = fc
-  .record({ start: fc.integer({ min: 0, max: 3 }), prefix: fc.constantFrom(27, 28, 29), hasExcept: fc.boolean(), ex: fc.integer({ min: 0, max: 7 }) })
+  .record({
+    start: fc.integer({ min: 0, max: 3 }),
+    prefix: fc.constantFrom(27, 28, 29),
+    hasExcept: fc.boolean(),
+    ex: fc.integer({ min: 0, max: 7 }),
+  })
   .map(({ start, prefix, hasExcept, ex }) => {
     const size = 2 ** (32 - prefix);
     const base = (start * size) % 32;
@@ -153,19 +174,31 @@ const ipBlockArb: fc.Arbitrary<IPBlock> = fc
 const peerArb: fc.Arbitrary<NetworkPolicyPeer> = fc.oneof(
   { arbitrary: fc.record({ podSelector: selectorArb(podLabelKeys) }), weight: 2 },
   { arbitrary: fc.record({ namespaceSelector: selectorArb(nsLabelKeys) }), weight: 2 },
-  { arbitrary: fc.record({ podSelector: selectorArb(podLabelKeys), namespaceSelector: selectorArb(nsLabelKeys) }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      podSelector: selectorArb(podLabelKeys),
+      namespaceSelector: selectorArb(nsLabelKeys),
+    }),
+    weight: 2,
+  },
   { arbitrary: fc.record({ ipBlock: ipBlockArb }), weight: 3 },
 );
 
 const portArb: fc.Arbitrary<NetworkPolicyPort> = fc.oneof(
-  fc.record({ protocol: fc.constantFrom("TCP" as const, "UDP" as const), port: fc.constantFrom(53, 80, 443) }, { requiredKeys: ["port"] }),
+  fc.record(
+    { protocol: fc.constantFrom("TCP" as const, "UDP" as const), port: fc.constantFrom(53, 80, 443) },
+    { requiredKeys: ["port"] },
+  ),
   fc.record({ protocol: fc.constantFrom("TCP" as const, "UDP" as const) }),
   fc.record({ port: fc.constant(80), endPort: fc.constantFrom(80, 100, 500) }),
 );
 
 const rulesArb = fc.option(
   fc.array(
-    fc.record({ peers: fc.option(fc.array(peerArb, { maxLength: 2 }), { nil: undefined }), ports: fc.option(fc.array(portArb, { maxLength: 2 }), { nil: undefined }) }),
+    fc.record({
+      peers: fc.option(fc.array(peerArb, { maxLength: 2 }), { nil: undefined }),
+      ports: fc.option(fc.array(portArb, { maxLength: 2 }), { nil: undefined }),
+    }),
     { maxLength: 2 },
   ),
   { nil: undefined },
@@ -176,7 +209,9 @@ const policyArb = (i: number): fc.Arbitrary<NetworkPolicy> =>
     .record({
       ns: fc.constantFrom(...NAMESPACES),
       podSelector: selectorArb(podLabelKeys),
-      types: fc.option(fc.subarray(["Ingress", "Egress"] as Array<"Ingress" | "Egress">, { minLength: 1 }), { nil: undefined }),
+      types: fc.option(fc.subarray(["Ingress", "Egress"] as Array<"Ingress" | "Egress">, { minLength: 1 }), {
+        nil: undefined,
+      }),
       ingress: rulesArb,
       egress: rulesArb,
     })
@@ -185,8 +220,22 @@ const policyArb = (i: number): fc.Arbitrary<NetworkPolicy> =>
       spec: {
         podSelector: p.podSelector,
         ...(p.types ? { policyTypes: p.types } : {}),
-        ...(p.ingress ? { ingress: p.ingress.map((r) => ({ ...(r.peers ? { from: r.peers } : {}), ...(r.ports ? { ports: r.ports } : {}) })) } : {}),
-        ...(p.egress ? { egress: p.egress.map((r) => ({ ...(r.peers ? { to: r.peers } : {}), ...(r.ports ? { ports: r.ports } : {}) })) } : {}),
+        ...(p.ingress
+          ? {
+              ingress: p.ingress.map((r) => ({
+                ...(r.peers ? { from: r.peers } : {}),
+                ...(r.ports ? { ports: r.ports } : {}),
+              })),
+            }
+          : {}),
+        ...(p.egress
+          ? {
+              egress: p.egress.map((r) => ({
+                ...(r.peers ? { to: r.peers } : {}),
+                ...(r.ports ? { ports: r.ports } : {}),
+              })),
+            }
+          : {}),
       },
     }));
 
@@ -202,10 +251,16 @@ const scenarioArb = fc.record({
     }),
     { minLength: 2, maxLength: 10, selector: (p) => `${p.vni}/${p.host}` },
   ),
-  policies: fc.integer({ min: 0, max: 6 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => policyArb(i)))),
+  policies: fc
+    .integer({ min: 0, max: 6 })
+    .chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => policyArb(i)))),
 });
 
-function worldOf(pods: RefPod[], nsLabels: Record<string, Record<string, string>>, policies: NetworkPolicy[]): World {
+function worldOf(
+  pods: RefPod[],
+  nsLabels: Record<string, Record<string, string>>,
+  policies: NetworkPolicy[],
+): World {
   return {
     nodes: NODES.map((n, i) => ({ name: n, ip: `192.168.0.${i + 1}` })),
     vpcs: [
@@ -247,10 +302,21 @@ describe("network policy compiler", () => {
         for (const src of pods) {
           for (const dst of pods) {
             if (src === dst) continue;
-            for (const [proto, port] of [["TCP", 80], ["TCP", 443], ["UDP", 53], ["TCP", 200]] as const) {
+            for (const [proto, port] of [
+              ["TCP", 80],
+              ["TCP", 443],
+              ["UDP", 53],
+              ["TCP", 200],
+            ] as const) {
               const want = refAllowed(src, dst, policies, nsLabels, proto, port);
-              const got = checkReachability(stored, `${src.ns}/${src.name}`, `${dst.ns}/${dst.name}`, { protocol: proto, port });
-              expect(got.reachable, `${src.name}->${dst.name} ${proto}/${port}: ${got.reasons.join("; ")}`).to.equal(want);
+              const got = checkReachability(stored, `${src.ns}/${src.name}`, `${dst.ns}/${dst.name}`, {
+                protocol: proto,
+                port,
+              });
+              expect(
+                got.reachable,
+                `${src.name}->${dst.name} ${proto}/${port}: ${got.reasons.join("; ")}`,
+              ).to.equal(want);
             }
           }
         }
@@ -302,7 +368,8 @@ describe("network policy compiler", () => {
     expect(Object.keys(net.remoteEndpoints).sort()).to.deep.equal(remote.map((p) => p.ip).sort());
     expect(prog.hosts[bouncer!]).to.match(/^192\.168\.0\./);
     const others = NODES.filter((n) => n !== bouncer).map((n) => buildNodeProgram(index, n));
-    for (const o of others) expect(o.networks.find((n) => n.vni === 1)?.remoteEndpoints ?? {}).to.deep.equal({});
+    for (const o of others)
+      expect(o.networks.find((n) => n.vni === 1)?.remoteEndpoints ?? {}).to.deep.equal({});
     // Deterministic: the same world compiles to the same program.
     expect(buildNodeProgram(new WorldIndex(worldOf(pods, { a: {} }, [])), bouncer!)).to.deep.equal(prog);
   });
