@@ -11,6 +11,7 @@ import {
   vpcDeletePolicyBinding,
 } from "./api.ts";
 import { setupNetwork } from "./reconcile.ts";
+import { TENANT_CRD_NAME, tenantKindInstalled, tenantNetworkController } from "./tenant.ts";
 
 export const networkModule: ControllerModule = {
   name: "network",
@@ -29,8 +30,18 @@ export const networkModule: ControllerModule = {
     { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "patch"] },
     { apiGroups: [""], resources: ["namespaces", "nodes"], verbs: ["get", "list", "watch"] },
     { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["get", "list", "watch"] },
+    // A tenant's default VPC and subnet (only when the Tenant kind is installed).
+    { apiGroups: ["tenancy.centaurus.io"], resources: ["tenants"], verbs: ["get", "list", "watch"] },
+    {
+      apiGroups: ["apiextensions.k8s.io"],
+      resources: ["customresourcedefinitions"],
+      verbs: ["get"],
+      resourceNames: [TENANT_CRD_NAME],
+    },
   ],
-  setup(manager, client) {
+  async setup(manager, client) {
     setupNetwork(manager, client);
+    if (await tenantKindInstalled(client)) manager.add(tenantNetworkController(client, manager.log));
+    else manager.log.info("Tenant kind not installed: tenants get no default network");
   },
 };
