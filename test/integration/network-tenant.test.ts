@@ -71,25 +71,15 @@ describe("network: a tenant's default VPC and subnet", function () {
   after(async () => {
     this.timeout(60_000);
     await client.delete(Resources.Namespace, ns).catch(() => undefined);
-    // The subnet first: the VPC-delete guard would make the garbage collector retry the VPC.
-    await client.delete(Subnets, `${tenant}-default`).catch(() => undefined);
-    await waitFor(
-      "VPC without subnets",
-      async () => ((await client.get<VPC>(VPCs, `${tenant}-default`)).status?.subnets ?? []).length === 0,
-    ).catch(() => undefined);
+    // The tenant first (so nothing re-applies its network), then help the garbage collector:
+    // the VPC-delete guard refuses the VPC until its subnet is gone, and GC retries slowly.
     await client.delete(Tenants, tenant).catch(() => undefined);
-    await waitFor(
-      "default network gone",
-      async () => {
-        const gone = async (rt: typeof VPCs) =>
-          client.get(rt, `${tenant}-default`).then(
-            () => false,
-            (e: unknown) => isNotFound(e),
-          );
-        return (await gone(Subnets)) && (await gone(VPCs));
-      },
-      { timeoutMs: 45_000 },
-    ).catch(() => undefined);
+    await client.delete(Subnets, `${tenant}-default`).catch(() => undefined);
+    await waitFor("VPC without subnets", async () => {
+      const v = await client.get<VPC>(VPCs, `${tenant}-default`).catch(() => undefined);
+      return !v || (v.status?.subnets ?? []).length === 0;
+    }).catch(() => undefined);
+    await client.delete(VPCs, `${tenant}-default`).catch(() => undefined);
     await manager?.stop();
     if (installedStandIn) {
       await client.delete(Resources.CustomResourceDefinition, TENANT_CRD_NAME).catch(() => undefined);
@@ -97,7 +87,7 @@ describe("network: a tenant's default VPC and subnet", function () {
     client?.close();
   });
 
-  it("creates the tenant's VPC and subnet, defaults its namespaces to it, and removes them with the tenant", async function () {
+  it("creates the tenant's VPC and subnet (owned by the Tenant) and defaults its namespaces to it", async function () {
     try {
       await client.create(Tenants, {
         apiVersion: "tenancy.centaurus.io/v1alpha1",
