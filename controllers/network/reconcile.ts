@@ -120,6 +120,8 @@ const SUBNET_NAMESPACE_INDEX = "subnet-namespace";
 const ENDPOINT_NODE_INDEX = "endpoint-node";
 /** Claims younger than this are left alone by the claim sweeper (their pod may not be cached yet). */
 const CLAIM_GRACE_MS = 10_000;
+/** Least time between two rebuilds of the node-program index. */
+const WORLD_REBUILD_MS = 250;
 
 function endpointName(pod: string, iface: number): string {
   return iface === 0 ? pod : `${pod}.eth${iface}`;
@@ -633,6 +635,7 @@ export function setupNetwork(
     registers: [manager.registry],
   });
   let world: WorldIndex | undefined;
+  let worldBuiltAt = 0;
   const invalidate = () => {
     world = undefined;
   };
@@ -679,6 +682,7 @@ export function setupNetwork(
       policies: policies.store.list(),
     };
     world = new WorldIndex(w);
+    worldBuiltAt = performance.now();
     return world;
   }
 
@@ -690,6 +694,11 @@ export function setupNetwork(
     reconcile: async (req) => {
       const node = nodes.store.get(req.name);
       if (!node || node.metadata.deletionTimestamp) return; // the program goes with its Node (owner reference)
+      // Rebuilding the index is O(endpoints): at most once per WORLD_REBUILD_MS, so a burst of
+      // changes costs a few rebuilds, not one per change. The key comes back when it is due.
+      const sinceBuild = performance.now() - worldBuiltAt;
+      if (!world && sinceBuild < WORLD_REBUILD_MS)
+        return { requeueAfterMs: Math.ceil(WORLD_REBUILD_MS - sinceBuild) };
       const spec: NodeProgramSpec = buildNodeProgram(currentWorld(), req.name);
       compiles.inc({ node: req.name });
       const current = programs.store.get(req.name);
