@@ -6,6 +6,7 @@ import { DEMO_HELP, runDemo } from "../cli/demo.ts";
 import { EDGE_HELP, runEdge } from "../cli/edge.ts";
 import { MANAGER_HELP, runManager } from "../cli/manager.ts";
 import { runStatus, STATUS_HELP } from "../cli/status.ts";
+import { NET_HELP, runNet } from "../cli/network.ts";
 
 const HELP = `centaurus — the Centaurus distributed cloud (Arktos, Mizar, Fornax, Alnair) on any Kubernetes cluster
 
@@ -15,6 +16,7 @@ Usage:
   centaurus manager [flags]                run the operator against $KUBECONFIG
   centaurus status [--verbose]             what Centaurus manages here, across pillars
   centaurus edge tree                      the edge-cluster tree with health and mission counts
+  centaurus net check <ns/a> <ns/b>        can pod a reach pod b, and why (Mizar networking)
   centaurus help [command]                 this help, or a command's
 
 Start here:  npm start     (local control plane + operator, on this machine)
@@ -27,6 +29,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   manager: { run: runManager, help: MANAGER_HELP },
   status: { run: runStatus, help: STATUS_HELP },
   edge: { run: runEdge, help: EDGE_HELP },
+  net: { run: runNet, help: NET_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -6,6 +6,7 @@ import type { KubeObject } from "../pkg/kube/object.ts";
 import type { ResourceType } from "../pkg/kube/resource.ts";
 import type { Manager } from "../pkg/manager/manager.ts";
 import { edgeModule } from "./edge/index.ts";
+import { networkModule } from "./network/index.ts";
 
 export interface ControllerModule {
   /** Name used by --controllers, e.g. "tenancy". */
@@ -44,7 +45,7 @@ export const BASE_RBAC: PolicyRule[] = [
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
 ];
 
-export const controllerModules: ControllerModule[] = [edgeModule];
+export const controllerModules: ControllerModule[] = [networkModule, edgeModule];
 
 export function allCRDs(): CRDSpec[] {
   return controllerModules.flatMap((m) => m.crds);

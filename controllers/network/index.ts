@@ -1,0 +1,47 @@
+// Mizar networking as a ControllerModule: VPCs, subnets, endpoints for pods and VMs, and
+// NetworkPolicy compiled into one NodeProgram per node.
+
+import type { ControllerModule } from "../index.ts";
+import {
+  GROUP,
+  NETWORK_CRDS,
+  ValidatingAdmissionPolicies,
+  ValidatingAdmissionPolicyBindings,
+  vpcDeletePolicy,
+  vpcDeletePolicyBinding,
+} from "./api.ts";
+import { setupNetwork } from "./reconcile.ts";
+import { TENANT_CRD_NAME, tenantKindInstalled, tenantNetworkController } from "./tenant.ts";
+
+export const networkModule: ControllerModule = {
+  name: "network",
+  crds: NETWORK_CRDS,
+  manifests: [
+    { resource: ValidatingAdmissionPolicies, object: vpcDeletePolicy },
+    { resource: ValidatingAdmissionPolicyBindings, object: vpcDeletePolicyBinding },
+  ],
+  rbac: [
+    {
+      apiGroups: [GROUP],
+      resources: ["vpcs", "subnets", "endpoints", "ipaddresses", "nodeprograms"],
+      verbs: ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    { apiGroups: [GROUP], resources: ["vpcs/status", "subnets/status"], verbs: ["get", "update", "patch"] },
+    { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "patch"] },
+    { apiGroups: [""], resources: ["namespaces", "nodes"], verbs: ["get", "list", "watch"] },
+    { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["get", "list", "watch"] },
+    // A tenant's default VPC and subnet (only when the Tenant kind is installed).
+    { apiGroups: ["tenancy.centaurus.io"], resources: ["tenants"], verbs: ["get", "list", "watch"] },
+    {
+      apiGroups: ["apiextensions.k8s.io"],
+      resources: ["customresourcedefinitions"],
+      verbs: ["get"],
+      resourceNames: [TENANT_CRD_NAME],
+    },
+  ],
+  async setup(manager, client) {
+    setupNetwork(manager, client);
+    if (await tenantKindInstalled(client)) manager.add(tenantNetworkController(client, manager.log));
+    else manager.log.info("Tenant kind not installed: tenants get no default network");
+  },
+};
