@@ -109,21 +109,29 @@ export class GpuCluster {
 
   upsertNode(info: GpuNodeInfo): void {
     const existing = this.nodes.get(info.name);
-    const devices: DeviceState[] = [];
     const count = Math.max(0, Math.floor(info.count));
-    for (let i = 0; i < count; i++) {
-      devices.push(
-        existing?.devices[i] ?? { index: i, memoryUsedMiB: 0, computeUsed: 0, holders: new Set() },
-      );
-    }
-    // Devices that disappeared but still have holders stay tracked (never hand them out twice).
-    for (let i = count; i < (existing?.devices.length ?? 0); i++) {
-      const d = existing?.devices[i];
-      if (d && d.holders.size > 0) devices.push(d);
+    const old = new Map((existing?.devices ?? []).map((d) => [d.index, d]));
+    const held = [...old.values()].filter((d) => d.holders.size > 0).map((d) => d.index + 1);
+    const size = Math.max(count, ...held);
+    // Indexed by device number; devices beyond the count that still have holders stay
+    // tracked (never handed out twice) until they are released.
+    const devices: DeviceState[] = [];
+    for (let i = 0; i < size; i++) {
+      devices.push(old.get(i) ?? { index: i, memoryUsedMiB: 0, computeUsed: 0, holders: new Set() });
     }
     const state: NodeState = existing ?? { info, devices, freeWhole: 0, bucket: -1, shared: false };
     state.info = { ...info };
     state.devices = devices;
+    // The memory per device may have changed (e.g. a placeholder became the real node): recount.
+    for (const d of devices) {
+      d.computeUsed = 0;
+      d.memoryUsedMiB = 0;
+      for (const key of d.holders) {
+        const share = this.holders.get(key)?.assignment.share;
+        d.computeUsed += share ? share.computePercent : FULL_COMPUTE;
+        d.memoryUsedMiB += share ? share.memoryMiB : info.memoryMiB;
+      }
+    }
     this.nodes.set(info.name, state);
     this.reindex(state);
   }
@@ -324,7 +332,11 @@ export class GpuCluster {
       : this.findFraction(request.share, policy);
   }
 
-  private findWhole(count: number, policy: PlacementPolicy): Assignment | undefined {
+  private findWhole(
+    count: number,
+    policy: PlacementPolicy,
+    accept: (n: GpuNodeInfo) => boolean = () => true,
+  ): Assignment | undefined {
     if (count < 1) return undefined;
     const candidates: NodeState[] = [];
     const limit = policy === "utilization" ? CANDIDATE_LIMIT : 1;
@@ -334,7 +346,7 @@ export class GpuCluster {
       const k = policy === "spread" ? top - step : count + step;
       for (const name of this.buckets[k] ?? []) {
         const n = this.nodes.get(name);
-        if (n) candidates.push(n);
+        if (n && accept(n.info)) candidates.push(n);
         if (candidates.length >= limit) break;
       }
     }
@@ -372,7 +384,7 @@ export class GpuCluster {
       return best?.a;
     };
     const onFreeDevice = (): Assignment | undefined => {
-      const whole = this.findWhole(1, policy === "spread" ? "spread" : policy);
+      const whole = this.findWhole(1, policy, (n) => share.memoryMiB <= n.memoryMiB);
       return whole ? { ...whole, share } : undefined;
     };
     if (policy === "spread") return onFreeDevice() ?? onShared(Number.POSITIVE_INFINITY);

@@ -217,7 +217,7 @@ export class GpuScheduler {
       this.cluster.upsertNode({
         name: a.node,
         count: Math.max(...a.devices) + 1,
-        memoryMiB: 0,
+        memoryMiB: Number.MAX_SAFE_INTEGER,
         model: "unknown",
         schedulable: false,
       });
