@@ -55,7 +55,11 @@ const quantile = (xs: number[], q: number) => {
 };
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
-async function createPods(client: KubeClient, namespace: string, schedulerName: string | undefined): Promise<void> {
+async function createPods(
+  client: KubeClient,
+  namespace: string,
+  schedulerName: string | undefined,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < PODS) {
@@ -68,7 +72,10 @@ async function createPods(client: KubeClient, namespace: string, schedulerName: 
             {
               name: "c",
               image: "registry.example/train:1",
-              resources: { requests: { cpu: "10m", "nvidia.com/gpu": "1" }, limits: { "nvidia.com/gpu": "1" } },
+              resources: {
+                requests: { cpu: "10m", "nvidia.com/gpu": "1" },
+                limits: { "nvidia.com/gpu": "1" },
+              },
             },
           ],
           // The GPU nodes are the only ones with nvidia.com/gpu; plain/edge nodes do not fit anyway.
@@ -84,10 +91,14 @@ function bindingWatch(client: KubeClient, namespace: string) {
   const boundAt = new Map<string, number>();
   const informer = new Informer<PodLike>(client, Resources.Pod, {
     namespace,
-    transform: (p) => ({ metadata: { name: p.metadata.name, namespace: p.metadata.namespace }, spec: { nodeName: p.spec?.nodeName } }),
+    transform: (p) => ({
+      metadata: { name: p.metadata.name, namespace: p.metadata.namespace },
+      spec: { nodeName: p.spec?.nodeName },
+    }),
   });
   const see = (p: PodLike) => {
-    if (p.spec?.nodeName && !boundAt.has(p.metadata.name ?? "")) boundAt.set(p.metadata.name ?? "", performance.now());
+    if (p.spec?.nodeName && !boundAt.has(p.metadata.name ?? ""))
+      boundAt.set(p.metadata.name ?? "", performance.now());
   };
   informer.addEventHandler({ onAdd: see, onUpdate: (_o, p) => see(p) });
   informer.start();
@@ -139,7 +150,12 @@ async function centaurusPhase(client: KubeClient, run: number): Promise<Phase & 
   await createPods(client, namespace, SCHEDULER_NAME);
   const { boundAt, informer } = bindingWatch(client, namespace);
   await informer.waitForSync();
-  const manager = new Manager({ client, metricsBindAddress: "", healthProbeBindAddress: "", leaderElection: false });
+  const manager = new Manager({
+    client,
+    metricsBindAddress: "",
+    healthProbeBindAddress: "",
+    leaderElection: false,
+  });
   const scheduler = setupAi(manager, client);
   await manager.start();
   await waitFor("the Centaurus scheduler to bind every pod", () => boundAt.size >= PODS || undefined, {
@@ -156,7 +172,8 @@ async function centaurusPhase(client: KubeClient, run: number): Promise<Phase & 
 /** The placement core alone at full scale: CORE_PODS single-GPU decisions over CORE_NODES nodes. */
 function coreOnly(): { p50_ms: number; p99_ms: number; max_ms: number } {
   const c = new GpuCluster();
-  for (let i = 0; i < CORE_NODES; i++) c.upsertNode({ name: `n${i}`, count: 8, memoryMiB: 81920, model: "A100" });
+  for (let i = 0; i < CORE_NODES; i++)
+    c.upsertNode({ name: `n${i}`, count: 8, memoryMiB: 81920, model: "A100" });
   const samples: number[] = [];
   for (let i = 0; i < CORE_PODS; i++) {
     const t = process.hrtime.bigint();
@@ -192,10 +209,14 @@ async function main(): Promise<void> {
   try {
     for (let r = 0; r < RUNS; r++) {
       const k = await kubeSchedulerPhase(cluster, client, r);
-      log(`run ${r + 1}: kube-scheduler bound ${PODS} pods in ${k.seconds.toFixed(2)} s (${k.podsPerSecond.toFixed(0)} pods/s)`);
+      log(
+        `run ${r + 1}: kube-scheduler bound ${PODS} pods in ${k.seconds.toFixed(2)} s (${k.podsPerSecond.toFixed(0)} pods/s)`,
+      );
       kube.push(k);
       const c = await centaurusPhase(client, r);
-      log(`run ${r + 1}: centaurus bound ${PODS} pods in ${c.seconds.toFixed(2)} s (${c.podsPerSecond.toFixed(0)} pods/s)`);
+      log(
+        `run ${r + 1}: centaurus bound ${PODS} pods in ${c.seconds.toFixed(2)} s (${c.podsPerSecond.toFixed(0)} pods/s)`,
+      );
       ours.push(c);
       decisions.push(...c.decisions);
     }
@@ -209,7 +230,14 @@ async function main(): Promise<void> {
   const ourRate = median(ours.map((x) => x.podsPerSecond));
   const result = {
     name: "ai-scheduler",
-    inputs: { nodes: NODES, gpus_per_node: 8, pods: PODS, runs: RUNS, core_nodes: CORE_NODES, core_pods: CORE_PODS },
+    inputs: {
+      nodes: NODES,
+      gpus_per_node: 8,
+      pods: PODS,
+      runs: RUNS,
+      core_nodes: CORE_NODES,
+      core_pods: CORE_PODS,
+    },
     kube_scheduler_pods_per_s: Number(kubeRate.toFixed(1)),
     centaurus_pods_per_s: Number(ourRate.toFixed(1)),
     ratio: Number((ourRate / kubeRate).toFixed(2)),

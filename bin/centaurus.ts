@@ -2,6 +2,7 @@
 // centaurus: the command line for the local control plane and the operator.
 
 import { CLUSTER_HELP, runCluster } from "../cli/cluster.ts";
+import { GPU_HELP, runGpu } from "../cli/gpu.ts";
 import { MANAGER_HELP, runManager } from "../cli/manager.ts";
 
 const HELP = `centaurus — the Centaurus distributed cloud (Arktos, Mizar, Fornax, Alnair) on any Kubernetes cluster
@@ -9,6 +10,7 @@ const HELP = `centaurus — the Centaurus distributed cloud (Arktos, Mizar, Forn
 Usage:
   centaurus cluster up|down|status|token   a real local control plane (etcd, kube-apiserver, kwok nodes)
   centaurus manager [flags]                run the operator against $KUBECONFIG
+  centaurus gpu top                        GPU devices: allocation, utilisation, pods; queues
   centaurus help [command]                 this help, or a command's
 
 Start here:  npm start     (local control plane + operator, on this machine)
@@ -18,6 +20,7 @@ Tests:       npm test
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   cluster: { run: runCluster, help: CLUSTER_HELP },
   manager: { run: runManager, help: MANAGER_HELP },
+  gpu: { run: runGpu, help: GPU_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -191,22 +191,21 @@ export function replicaPod(job: GPUJob, name: string, index: number): PodLike {
   }
   const containers = (template.spec.containers ?? []).map((c, i) => {
     const container = structuredClone(c) as Container;
-    if (request.kind === "whole") {
-      // All of a replica's GPUs are requested by its first container.
-      const resources = container.resources ?? {};
-      const gpus = i === 0 ? String(request.count) : undefined;
-      const strip = (r: Record<string, string> | undefined) => {
-        const out = { ...(r ?? {}) };
-        delete out[GPU_RESOURCE];
-        if (gpus) out[GPU_RESOURCE] = gpus;
-        return out;
-      };
-      container.resources = {
-        ...resources,
-        requests: strip(resources.requests),
-        limits: strip(resources.limits),
-      };
-    }
+    // The job's spec decides GPUs, not the template: all of a replica's whole GPUs are
+    // requested by its first container, and a fractional replica requests none.
+    const gpus = request.kind === "whole" && i === 0 ? String(request.count) : undefined;
+    const resources = container.resources ?? {};
+    const strip = (r: Record<string, string> | undefined) => {
+      const out = { ...(r ?? {}) };
+      delete out[GPU_RESOURCE];
+      if (gpus) out[GPU_RESOURCE] = gpus;
+      return out;
+    };
+    container.resources = {
+      ...resources,
+      requests: strip(resources.requests),
+      limits: strip(resources.limits),
+    };
     return container;
   });
   const spec: Record<string, unknown> = { ...structuredClone(template.spec), containers };

@@ -135,6 +135,8 @@ export class GpuScheduler {
   private readonly waiting = new Set<string>();
   /** Jobs waiting for something else (queue maximum, namespace quota): woken too, but they do not hold back elastic growth. */
   private readonly parked = new Set<string>();
+  /** Running elastic jobs below their max: woken to grow when a GPU frees. */
+  private readonly growable = new Set<string>();
   private readonly decisionHistogram?: Histogram<"kind">;
   private readonly bindings?: Counter<"result">;
   private inFlight = 0;
@@ -246,6 +248,7 @@ export class GpuScheduler {
   private wakeWaiters(): void {
     for (const key of this.waiting) this.enqueueJob(key);
     for (const key of this.parked) this.enqueueJob(key);
+    for (const key of this.growable) this.enqueueJob(key);
     for (const key of this.unplaced) this.enqueuePod(key);
     this.unplaced.clear();
   }
@@ -463,8 +466,11 @@ export class GpuScheduler {
     await this.bootstrap();
     const job = this.jobs.store.get(key);
     this.parked.delete(key);
+    this.growable.delete(key);
     if (!job || job.metadata.deletionTimestamp) {
       this.waiting.delete(key);
+      // Reservations for replicas that were never created go with the job.
+      for (const h of this.cluster.allHolders()) if (h.job === key && !h.uid) this.cluster.release(h.key);
       return undefined;
     }
     const status = job.status ?? {};
@@ -551,9 +557,9 @@ export class GpuScheduler {
       );
       return { requeueAfterMs: 1000 };
     }
-    if (active.length < job.spec.replicas.max && succeeded.length === 0 && this.waiting.size === 0) {
-      const grown = await this.grow(job, active);
-      if (grown) return undefined;
+    if (active.length < job.spec.replicas.max && succeeded.length === 0) {
+      if (this.waiting.size === 0 && (await this.grow(job, active))) return undefined;
+      this.growable.add(key);
     }
     await this.writeStatus(
       job,
