@@ -145,6 +145,8 @@ export class GpuScheduler {
   enqueuePod: (key: string) => void = () => {};
   /** Bare pods that found no room: retried when a GPU frees. */
   private readonly unplaced = new Set<string>();
+  /** Nodes known only from bound pods so far. */
+  private readonly placeholders = new Set<string>();
 
   constructor(client: KubeClient, opts: SchedulerOptions) {
     this.client = client;
@@ -189,6 +191,7 @@ export class GpuScheduler {
   }
 
   private onNode(n: NodeLike): void {
+    this.placeholders.delete(n.metadata.name ?? "");
     const info = gpuNodeInfo(n);
     if (!info) {
       this.cluster.removeNode(n.metadata.name ?? "");
@@ -214,11 +217,15 @@ export class GpuScheduler {
     }
     const a = podAssignment(p);
     if (!a) return;
-    if (!this.cluster.hasNode(a.node)) {
-      // The node is not (yet) a known GPU node; place it when the node informer reports it.
+    const need = Math.max(...a.devices) + 1;
+    const known = this.cluster.nodeInfo(a.node);
+    if (!known || (this.placeholders.has(a.node) && known.count < need)) {
+      // The node informer has not told us about this node yet (pods can arrive first): hold
+      // the devices on a placeholder that places nothing, replaced when the node arrives.
+      this.placeholders.add(a.node);
       this.cluster.upsertNode({
         name: a.node,
-        count: Math.max(...a.devices) + 1,
+        count: Math.max(known?.count ?? 0, need),
         memoryMiB: Number.MAX_SAFE_INTEGER,
         model: "unknown",
         schedulable: false,

@@ -335,6 +335,37 @@ describe("ai: GPU scheduler on kwok GPU nodes", function () {
     await assertNoDeviceOverCommitted(ctx.client);
   });
 
+  it("grows an elastic job as GPUs free up", async () => {
+    const q = await mkQueue();
+    await h.job("holder", { queue: q, gpus: 8, replicas: { min: 1, max: 1 } });
+    await h.waitPhase("holder", "Running");
+    await h.job("grower", { queue: q, gpus: 1, replicas: { min: 2, max: 16 } });
+    await waitFor(
+      "grower to take the 8 free GPUs",
+      async () => (await h.boundPods("grower")).length === 8 || undefined,
+    );
+    for (const p of await h.boundPods("holder")) {
+      await ctx.client.patch(
+        Resources.Pod,
+        p.metadata.name ?? "",
+        ctx.namespace,
+        "merge",
+        { status: { phase: "Succeeded" } },
+        {
+          subresource: "status",
+        },
+      );
+    }
+    await h.waitPhase("holder", "Succeeded");
+    await waitFor(
+      "grower to reach its max",
+      async () => (await h.boundPods("grower")).length === 16 || undefined,
+    );
+    const grower = await h.waitPhase("grower", "Running");
+    expect(grower.status?.currentReplicas).to.equal(16);
+    await assertNoDeviceOverCommitted(ctx.client);
+  });
+
   it("binds a bare pod that names the scheduler, and reads utilisation that nodes publish", async () => {
     const nodes = scheduler.cluster
       .nodeNames()
@@ -398,8 +429,8 @@ describe("ai: operator restart in the middle of binding a gang", function () {
     queue = uniqueName("q");
     await h.queue(queue);
   });
+  afterEach(() => deleteAll(ctx));
   after(async () => {
-    await deleteAll(ctx);
     await ctx.client.delete(GPUQueues, queue);
     await ctx.client.delete(Resources.Namespace, ctx.namespace);
     ctx.client.close();
@@ -435,6 +466,63 @@ describe("ai: operator restart in the middle of binding a gang", function () {
       await assertNoDeviceOverCommitted(ctx.client);
     } finally {
       await second.manager.stop();
+    }
+  });
+
+  it("rolls a half-bound gang back when its recorded devices were taken while it was down", async () => {
+    let binds = 0;
+    const stuck = new Promise<void>(() => {});
+    const first = await newManager(ctx.client, async () => {
+      if (++binds > 1) await stuck;
+    });
+    await h.job("victim", { queue, gpus: 8, replicas: { min: 2, max: 2 } });
+    const admitted = await waitFor("the plan recorded and one replica bound", async () => {
+      const all = await h.pods("victim");
+      const j = await h.get("victim");
+      return all.filter((p) => p.spec?.nodeName).length === 1 && j.status?.phase === "Admitted"
+        ? j
+        : undefined;
+    });
+    await Promise.race([first.manager.stop(), new Promise((r) => setTimeout(r, 3000))]);
+    // While no operator runs, someone binds a pod by hand onto the devices planned for the
+    // unbound replica.
+    const bound = new Set((await h.boundPods("victim")).map((p) => p.metadata.name));
+    const pending = admitted.status?.replicas?.find((r) => !bound.has(r.name));
+    expect(pending).to.not.equal(undefined);
+    await ctx.client.create(Resources.Pod, {
+      metadata: {
+        name: "squatter",
+        namespace: ctx.namespace,
+        annotations: { "ai.centaurus.io/gpu-devices": (pending?.devices ?? []).join(",") },
+      },
+      spec: {
+        schedulerName: SCHEDULER_NAME,
+        nodeName: pending?.node,
+        containers: [{ name: "c", image: "x", resources: { limits: { "nvidia.com/gpu": "8" } } }],
+      },
+    });
+    const second = await newManager(ctx.client);
+    try {
+      await h.waitReason("victim", "GangRolledBack").catch(async () => {
+        // The rollback may already have been followed by a new admission attempt.
+        const j = await h.get("victim");
+        const events = JSON.stringify(j.status?.conditions);
+        if (!/GangRolledBack|InsufficientGPUs/.test(events)) throw new Error(`no rollback: ${events}`);
+      });
+      // No replica of the gang stays bound beside the squatter: the gang is all or nothing.
+      await waitFor("the gang to be undone or waiting", async () => {
+        const j = await h.get("victim");
+        const b = await h.boundPods("victim");
+        return (
+          (b.length === 0 && j.status?.phase === "Pending") ||
+          (b.length === 2 && j.status?.phase === "Running") ||
+          undefined
+        );
+      });
+      await assertNoDeviceOverCommitted(ctx.client);
+    } finally {
+      await second.manager.stop();
+      await ctx.client.delete(Resources.Pod, "squatter", ctx.namespace);
     }
   });
 });

@@ -1,7 +1,7 @@
 // Pods and nodes as the GPU scheduler reads and writes them; the profiler's nvidia-smi
 // parsing; the `gpu top` view.
 
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -113,6 +113,18 @@ describe("ai profiler", () => {
       memoryUsedMiB: 1024,
     });
     expect(out[1]?.utilizationPercent).to.equal(0);
+  });
+
+  it("parses the output of a real nvidia-smi (recorded on an H200 with the profiler's query)", () => {
+    const text = readFileSync(new URL("../fixtures/nvidia-smi-h200.csv", import.meta.url), "utf8");
+    const [gpu] = parseNvidiaSmi(text);
+    expect(gpu).to.deep.include({
+      index: 0,
+      name: "NVIDIA H200",
+      utilizationPercent: 0,
+      memoryTotalMiB: 143771,
+    });
+    expect(gpu?.uuid).to.match(/^GPU-[0-9a-f-]+$/);
   });
 
   it("reads a fake nvidia-smi found on PATH and exports its figures as metrics", async () => {
