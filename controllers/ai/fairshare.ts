@@ -249,3 +249,29 @@ export function dominantShare(
   );
   return share / Math.max(weight, EPS);
 }
+
+export interface WaitingJob {
+  key: string;
+  priority: number;
+  queue: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+}
+
+/**
+ * The order in which waiting jobs are considered: higher priority first; among equals, the
+ * job whose queue has the smallest weighted dominant share (so a queue that holds little gets
+ * the next GPUs), then the oldest.
+ */
+export function rankWaiting(
+  jobs: readonly WaitingJob[],
+  queueShare: ReadonlyMap<string, number>,
+): WaitingJob[] {
+  return [...jobs].sort(
+    (a, b) =>
+      b.priority - a.priority ||
+      (queueShare.get(a.queue) ?? 0) - (queueShare.get(b.queue) ?? 0) ||
+      a.createdAt - b.createdAt ||
+      (a.key < b.key ? -1 : a.key > b.key ? 1 : 0),
+  );
+}

@@ -39,9 +39,11 @@ import {
 import {
   admit,
   deservedShares,
+  dominantShare,
   type QueueInfo,
   type QueueLoad,
   type RunningJob,
+  rankWaiting,
   selectEvictions,
 } from "./fairshare.ts";
 import {
@@ -51,7 +53,10 @@ import {
   leanPod,
   type NodeLike,
   type PodLike,
+  parseBytes,
+  parseCpu,
   podAssignment,
+  podCpuMemory,
   podGpuRequest,
   podKey,
   podPolicy,
@@ -100,7 +105,11 @@ function leanNode(n: NodeLike): NodeLike {
     spec: { unschedulable: n.spec?.unschedulable },
     status: {
       capacity: pick(n.status?.capacity, (k) => k === "nvidia.com/gpu"),
-      allocatable: pick(n.status?.allocatable, (k) => k === "nvidia.com/gpu"),
+      // cpu and memory too: dominant-resource fairness divides by the GPU nodes' totals.
+      allocatable: pick(
+        n.status?.allocatable,
+        (k) => k === "nvidia.com/gpu" || k === "cpu" || k === "memory",
+      ),
       conditions: (n.status?.conditions ?? []).filter((c) => c.type === "Ready").map((c) => ({ ...c })),
     },
   };
@@ -253,7 +262,7 @@ export class GpuScheduler {
   }
 
   private wakeWaiters(): void {
-    for (const key of this.waiting) this.enqueueJob(key);
+    for (const w of this.rankedWaiting()) this.enqueueJob(w.key);
     for (const key of this.parked) this.enqueueJob(key);
     for (const key of this.growable) this.enqueueJob(key);
     for (const key of this.unplaced) this.enqueuePod(key);
@@ -444,6 +453,44 @@ export class GpuScheduler {
     return load;
   }
 
+  /** Each queue's dominant share (GPU, CPU or memory, whichever it uses most of) over its weight. */
+  private queueDominantShares(): Map<string, number> {
+    const total = { gpu: this.cluster.totalUnits(), cpu: 0, memory: 0 };
+    for (const n of this.nodes.store.list()) {
+      total.cpu += parseCpu(n.status?.allocatable?.cpu);
+      total.memory += parseBytes(n.status?.allocatable?.memory);
+    }
+    const used = new Map<string, { gpu: number; cpu: number; memory: number }>();
+    for (const h of this.cluster.allHolders()) {
+      if (!h.queue) continue;
+      const job = h.job ? this.jobs.store.get(h.job) : undefined;
+      const perReplica = job
+        ? podCpuMemory({ metadata: {}, spec: job.spec.template.spec as PodLike["spec"] })
+        : { cpu: 0, memory: 0 };
+      const u = used.get(h.queue) ?? { gpu: 0, cpu: 0, memory: 0 };
+      u.gpu += h.assignment.share ? h.assignment.share.computePercent / 100 : h.assignment.devices.length;
+      u.cpu += perReplica.cpu;
+      u.memory += perReplica.memory;
+      used.set(h.queue, u);
+    }
+    const weights = new Map(this.queueInfos().map((q) => [q.name, q.weight]));
+    return new Map([...used].map(([q, u]) => [q, dominantShare(u, total, weights.get(q) ?? 1)]));
+  }
+
+  /** Jobs waiting for GPUs, in the order they should get them. */
+  private rankedWaiting() {
+    const jobs = [...this.waiting]
+      .map((key) => this.jobs.store.get(key))
+      .filter((j): j is GPUJob => !!j)
+      .map((j) => ({
+        key: objectKey(j),
+        priority: j.spec.priority ?? 0,
+        queue: j.spec.queue,
+        createdAt: Date.parse(j.metadata.creationTimestamp ?? "") || 0,
+      }));
+    return rankWaiting(jobs, this.queueDominantShares());
+  }
+
   private runningJobs(): RunningJob[] {
     const byJob = new Map<string, { replicas: Set<string> }>();
     for (const h of this.cluster.allHolders()) {
@@ -630,6 +677,18 @@ export class GpuScheduler {
 
   private async admitJob(job: GPUJob): Promise<{ requeueAfterMs?: number } | undefined> {
     const key = objectKey(job);
+    // Strict priority: no job starts while one of higher priority waits for GPUs.
+    const ahead = this.rankedWaiting().find((w) => w.key !== key && w.priority > (job.spec.priority ?? 0));
+    if (ahead) {
+      this.waiting.add(key);
+      await this.writeStatus(job, job.status?.phase === "Preempted" ? "Preempted" : "Pending", {
+        type: "Ready",
+        status: "False",
+        reason: "QueuedBehindHigherPriority",
+        message: `waiting behind ${ahead.key} (priority ${ahead.priority})`,
+      });
+      return { requeueAfterMs: WAIT_REQUEUE_MS };
+    }
     const request = jobGpuRequest(job);
     const units = unitsOf(request);
     const min = job.spec.replicas.min;

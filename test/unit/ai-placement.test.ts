@@ -5,8 +5,10 @@ import fc from "fast-check";
 import {
   admit,
   deservedShares,
+  dominantShare,
   type QueueInfo,
   type QueueLoad,
+  rankWaiting,
   selectEvictions,
 } from "../../controllers/ai/fairshare.ts";
 import {
@@ -242,6 +244,27 @@ describe("ai fair share", () => {
   });
   const load = (entries: Record<string, [number, number]>) =>
     new Map<string, QueueLoad>(Object.entries(entries).map(([k, [used, demand]]) => [k, { used, demand }]));
+
+  it("orders waiting jobs by priority, then by their queue's weighted dominant share, then age", () => {
+    // Queue a holds little GPU but much CPU: its dominant share is CPU.
+    const shareA = dominantShare({ gpu: 1, cpu: 60, memory: 0 }, { gpu: 16, cpu: 100, memory: 1 }, 1);
+    const shareB = dominantShare({ gpu: 8, cpu: 0, memory: 0 }, { gpu: 16, cpu: 100, memory: 1 }, 2);
+    expect(shareA).to.be.closeTo(0.6, 1e-9);
+    expect(shareB).to.be.closeTo(0.25, 1e-9);
+    const ranked = rankWaiting(
+      [
+        { key: "old-a", priority: 0, queue: "a", createdAt: 1 },
+        { key: "new-b", priority: 0, queue: "b", createdAt: 9 },
+        { key: "urgent", priority: 5, queue: "a", createdAt: 10 },
+        { key: "old-b", priority: 0, queue: "b", createdAt: 2 },
+      ],
+      new Map([
+        ["a", shareA],
+        ["b", shareB],
+      ]),
+    );
+    expect(ranked.map((j) => j.key)).to.deep.equal(["urgent", "old-b", "new-b", "old-a"]);
+  });
 
   it("splits by weight after guarantees and caps by demand and max", () => {
     const d = deservedShares(
