@@ -4,6 +4,7 @@
 import { CLUSTER_HELP, runCluster } from "../cli/cluster.ts";
 import { DEMO_HELP, runDemo } from "../cli/demo.ts";
 import { EDGE_HELP, runEdge } from "../cli/edge.ts";
+import { GPU_HELP, runGpu } from "../cli/gpu.ts";
 import { MANAGER_HELP, runManager } from "../cli/manager.ts";
 import { runStatus, STATUS_HELP } from "../cli/status.ts";
 import { NET_HELP, runNet } from "../cli/network.ts";
@@ -17,6 +18,7 @@ Usage:
   centaurus status [--verbose]             what Centaurus manages here, across pillars
   centaurus edge tree                      the edge-cluster tree with health and mission counts
   centaurus net check <ns/a> <ns/b>        can pod a reach pod b, and why (Mizar networking)
+  centaurus gpu top                        GPU devices: allocation, utilisation, pods; queues
   centaurus help [command]                 this help, or a command's
 
 Start here:  npm start     (local control plane + operator, on this machine)
@@ -30,6 +32,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; help:
   status: { run: runStatus, help: STATUS_HELP },
   edge: { run: runEdge, help: EDGE_HELP },
   net: { run: runNet, help: NET_HELP },
+  gpu: { run: runGpu, help: GPU_HELP },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -7,6 +7,7 @@ import type { ResourceType } from "../pkg/kube/resource.ts";
 import type { Manager } from "../pkg/manager/manager.ts";
 import { edgeModule } from "./edge/index.ts";
 import { networkModule } from "./network/index.ts";
+import { aiModule } from "./ai/index.ts";
 
 export interface ControllerModule {
   /** Name used by --controllers, e.g. "tenancy". */
@@ -45,7 +46,7 @@ export const BASE_RBAC: PolicyRule[] = [
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
 ];
 
-export const controllerModules: ControllerModule[] = [networkModule, edgeModule];
+export const controllerModules: ControllerModule[] = [networkModule, edgeModule, aiModule];
 
 export function allCRDs(): CRDSpec[] {
   return controllerModules.flatMap((m) => m.crds);
