@@ -5,6 +5,7 @@ import type { CRDSpec } from "../pkg/kube/crd.ts";
 import type { KubeObject } from "../pkg/kube/object.ts";
 import type { ResourceType } from "../pkg/kube/resource.ts";
 import type { Manager } from "../pkg/manager/manager.ts";
+import { tenancyModule } from "./tenancy/index.ts";
 
 export interface ControllerModule {
   /** Name used by --controllers, e.g. "tenancy". */
@@ -43,7 +44,7 @@ export const BASE_RBAC: PolicyRule[] = [
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
 ];
 
-export const controllerModules: ControllerModule[] = [];
+export const controllerModules: ControllerModule[] = [tenancyModule];
 
 export function allCRDs(): CRDSpec[] {
   return controllerModules.flatMap((m) => m.crds);
