@@ -5,6 +5,7 @@ import type { CRDSpec } from "../pkg/kube/crd.ts";
 import type { KubeObject } from "../pkg/kube/object.ts";
 import type { ResourceType } from "../pkg/kube/resource.ts";
 import type { Manager } from "../pkg/manager/manager.ts";
+import { computeModule } from "./compute/index.ts";
 import { tenancyModule } from "./tenancy/index.ts";
 
 export interface ControllerModule {
@@ -44,7 +45,7 @@ export const BASE_RBAC: PolicyRule[] = [
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
 ];
 
-export const controllerModules: ControllerModule[] = [tenancyModule];
+export const controllerModules: ControllerModule[] = [tenancyModule, computeModule];
 
 export function allCRDs(): CRDSpec[] {
   return controllerModules.flatMap((m) => m.crds);

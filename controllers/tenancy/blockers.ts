@@ -56,7 +56,8 @@ export class BlockerFinder {
     return found;
   }
 
-  private async versionOf(group: string): Promise<string> {
+  /** The group's preferred version (discovery, remembered). */
+  async versionOf(group: string): Promise<string> {
     if (!group) return "v1";
     const known = this.versions.get(group);
     if (known) return known;

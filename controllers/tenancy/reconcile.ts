@@ -96,7 +96,7 @@ export function tenantController(client: KubeClient, opts: TenancyOptions = {}):
       if (!t.metadata.finalizers?.includes(TENANT_FINALIZER)) {
         t = await addFinalizer(client, TenantResource, structuredClone(tenant) as Tenant, TENANT_FINALIZER);
       }
-      return await converge(client, t, owned, events, ctx.log);
+      return await converge(client, t, owned, events, blockers, ctx.log);
     },
   });
 }
@@ -108,6 +108,7 @@ async function converge(
   t: Tenant,
   owned: OwnedLookup,
   events: EventRecorder,
+  discovery: BlockerFinder,
   log: Logger,
 ): Promise<{ requeueAfterMs: number } | undefined> {
   const name = t.metadata.name ?? "";
@@ -213,6 +214,7 @@ async function converge(
     t,
     liveNamespaces,
     byName<ResourceQuota>(Resources.ResourceQuota),
+    discovery,
     log,
   );
 
@@ -287,6 +289,7 @@ async function keepQuota(
   t: Tenant,
   namespaces: string[],
   quotas: Map<string, ResourceQuota>,
+  discovery: BlockerFinder,
   log: Logger,
 ): Promise<{ synced: boolean; hard: Record<string, string>; used: Record<string, string> }> {
   const tenant = t.metadata.name ?? "";
@@ -339,6 +342,29 @@ async function keepQuota(
     if (!keys.every((k) => rq.status?.hard?.[k] !== undefined)) {
       synced = false;
       continue;
+    }
+    const uncounted = keys.filter((k) => k.startsWith("count/") && rq.status?.used?.[k] === undefined);
+    if (uncounted.length > 0) {
+      // The quota controller counts a kind only once its periodic discovery has found it (a
+      // CRD installed after it started); until then admission refuses every such object with
+      // "status unknown". Seed the count from the API server: the quota controller takes over
+      // when it catches up.
+      const used = { ...(rq.status?.used ?? {}) };
+      for (const k of uncounted) {
+        const n = await countObjects(client, discovery, k, ns);
+        if (n !== undefined) used[k] = String(n);
+      }
+      if (Object.keys(used).length > Object.keys(rq.status?.used ?? {}).length) {
+        await guarded(() =>
+          client.replace(
+            Resources.ResourceQuota,
+            { ...structuredClone(rq), status: { ...structuredClone(rq.status ?? {}), used } },
+            "status",
+          ),
+        );
+        synced = false;
+        continue;
+      }
     }
     ready.push({ ns, rq });
   }
@@ -482,4 +508,28 @@ async function terminate(
     await events.record(t, "Normal", "DeletionWaiting", waitingFor.join("; "));
   }
   return { requeueAfterMs: pollMs };
+}
+
+/** How many objects of a "count/<plural>.<group>" quota key the namespace holds (undefined: not served). */
+async function countObjects(
+  client: KubeClient,
+  discovery: BlockerFinder,
+  key: string,
+  ns: string,
+): Promise<number | undefined> {
+  const ref = key.slice("count/".length);
+  const dot = ref.indexOf(".");
+  const plural = dot < 0 ? ref : ref.slice(0, dot);
+  const group = dot < 0 ? "" : ref.slice(dot + 1);
+  try {
+    const version = await discovery.versionOf(group);
+    const list = await client.list(
+      { group, version, plural, kind: plural, namespaced: true },
+      { namespace: ns, limit: 500 },
+    );
+    return list.items.length;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
 }
