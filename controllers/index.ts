@@ -8,6 +8,8 @@ import type { Manager } from "../pkg/manager/manager.ts";
 import { edgeModule } from "./edge/index.ts";
 import { networkModule } from "./network/index.ts";
 import { aiModule } from "./ai/index.ts";
+import { computeModule } from "./compute/index.ts";
+import { tenancyModule } from "./tenancy/index.ts";
 
 export interface ControllerModule {
   /** Name used by --controllers, e.g. "tenancy". */
@@ -46,7 +48,7 @@ export const BASE_RBAC: PolicyRule[] = [
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
 ];
 
-export const controllerModules: ControllerModule[] = [networkModule, edgeModule, aiModule];
+export const controllerModules: ControllerModule[] = [tenancyModule, computeModule, networkModule, edgeModule, aiModule];
 
 export function allCRDs(): CRDSpec[] {
   return controllerModules.flatMap((m) => m.crds);

@@ -1,0 +1,183 @@
+// The VirtualMachine kind (compute.centaurus.io/v1alpha1, namespaced): types and schema.
+
+import type { CRDSpec, JSONSchema } from "../../pkg/kube/crd.ts";
+import { resourceTypeOf } from "../../pkg/kube/crd.ts";
+import type { KubeObject } from "../../pkg/kube/object.ts";
+import type { ResourceType } from "../../pkg/kube/resource.ts";
+import type { Condition } from "../../pkg/status/conditions.ts";
+import { conditionsSchema } from "../tenancy/api.ts";
+
+export const GROUP = "compute.centaurus.io";
+/** On launcher pods (and the cloud-init Secret): the VM they belong to. */
+export const VM_LABEL = "compute.centaurus.io/vm";
+export const DEFAULT_RUNTIME_CLASS = "vm";
+
+export type PowerState = "Running" | "Stopped";
+export type VMPhase = "Pending" | "Scheduling" | "Starting" | "Running" | "Stopping" | "Stopped" | "Failed";
+
+export interface Disk {
+  name: string;
+  /** Size of a data disk (a quantity); the boot disk is the image itself. */
+  size?: string;
+  image?: string;
+  boot?: boolean;
+}
+
+export interface VirtualMachineSpec {
+  image: string;
+  cpu?: number;
+  memory?: string;
+  disks?: Disk[];
+  cloudInit?: { userData?: string };
+  sshKeys?: string[];
+  interfaces?: Array<{ name: string; subnet: string }>;
+  runtimeClassName?: string;
+  powerState?: PowerState;
+  /** Set (e.g. to the current time) to ask for a reboot; each new value reboots once. */
+  rebootRequestedAt?: string;
+}
+
+export interface VirtualMachineStatus {
+  phase?: VMPhase;
+  node?: string;
+  ipAddresses?: string[];
+  launcherPod?: string;
+  restartCount?: number;
+  /** The rebootRequestedAt value last acted on. */
+  observedRebootRequest?: string;
+  /** The launcher being replaced by a reboot (so a restart of the operator finishes the job). */
+  rebootingPodUID?: string;
+  conditions?: Condition[];
+  observedGeneration?: number;
+}
+
+export interface VirtualMachine extends KubeObject {
+  spec: VirtualMachineSpec;
+  status?: VirtualMachineStatus;
+}
+
+const quantity: JSONSchema = {
+  type: "string",
+  "x-kubernetes-validations": [
+    { rule: "isQuantity(self)", message: "must be a quantity such as 512Mi or 4Gi" },
+  ],
+};
+
+export const virtualMachineCRD: CRDSpec = {
+  group: GROUP,
+  kind: "VirtualMachine",
+  plural: "virtualmachines",
+  shortNames: ["vm", "vms"],
+  namespaced: true,
+  validations: [
+    {
+      rule: "size(self.metadata.name) <= 54",
+      message: "a VM name has at most 54 characters (its pod is <name>-launcher)",
+    },
+  ],
+  spec: {
+    type: "object",
+    required: ["image"],
+    properties: {
+      image: { type: "string", minLength: 1, description: "The VM (container disk) image to boot." },
+      cpu: { type: "integer", minimum: 1, maximum: 1024, default: 1, description: "Virtual CPUs." },
+      memory: {
+        type: "string",
+        default: "1Gi",
+        description: "Guest memory.",
+        "x-kubernetes-validations": [
+          { rule: "isQuantity(self)", message: "memory must be a quantity such as 512Mi or 4Gi" },
+          {
+            rule: "!isQuantity(self) || quantity(self).isGreaterThan(quantity('0'))",
+            message: "memory must be greater than 0",
+          },
+        ],
+      },
+      disks: {
+        type: "array",
+        maxItems: 16,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        items: {
+          type: "object",
+          required: ["name"],
+          properties: {
+            name: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 40 },
+            size: quantity,
+            image: { type: "string" },
+            boot: { type: "boolean" },
+          },
+        },
+        "x-kubernetes-validations": [
+          {
+            rule: "self.filter(d, has(d.boot) && d.boot).size() <= 1",
+            message: "at most one disk may be the boot volume",
+          },
+        ],
+      },
+      cloudInit: { type: "object", properties: { userData: { type: "string", maxLength: 65536 } } },
+      sshKeys: { type: "array", items: { type: "string" }, maxItems: 32 },
+      interfaces: {
+        type: "array",
+        maxItems: 8,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+        items: {
+          type: "object",
+          required: ["name", "subnet"],
+          properties: {
+            name: { type: "string" },
+            subnet: { type: "string", description: "Subnet name (network controller)." },
+          },
+        },
+      },
+      runtimeClassName: { type: "string", default: DEFAULT_RUNTIME_CLASS, maxLength: 63 },
+      powerState: { type: "string", enum: ["Running", "Stopped"], default: "Running" },
+      rebootRequestedAt: {
+        type: "string",
+        description: "Set to a new value (e.g. now) to reboot the VM once.",
+      },
+    },
+  },
+  status: {
+    type: "object",
+    properties: {
+      phase: {
+        type: "string",
+        enum: ["Pending", "Scheduling", "Starting", "Running", "Stopping", "Stopped", "Failed"],
+      },
+      node: { type: "string" },
+      ipAddresses: { type: "array", items: { type: "string" } },
+      launcherPod: { type: "string" },
+      restartCount: { type: "integer" },
+      observedRebootRequest: { type: "string" },
+      rebootingPodUID: { type: "string" },
+      conditions: conditionsSchema,
+      observedGeneration: { type: "integer" },
+    },
+  },
+  printerColumns: [
+    { name: "Phase", type: "string", jsonPath: ".status.phase" },
+    { name: "Power", type: "string", jsonPath: ".spec.powerState" },
+    { name: "Node", type: "string", jsonPath: ".status.node" },
+    { name: "IP", type: "string", jsonPath: ".status.ipAddresses[0]" },
+    { name: "Restarts", type: "integer", jsonPath: ".status.restartCount" },
+    { name: "CPU", type: "integer", jsonPath: ".spec.cpu", priority: 1 },
+    { name: "Memory", type: "string", jsonPath: ".spec.memory", priority: 1 },
+    { name: "Runtime", type: "string", jsonPath: ".spec.runtimeClassName", priority: 1 },
+  ],
+};
+
+export const VirtualMachineResource: ResourceType = resourceTypeOf(virtualMachineCRD);
+
+export const RuntimeClassResource: ResourceType = {
+  group: "node.k8s.io",
+  version: "v1",
+  plural: "runtimeclasses",
+  kind: "RuntimeClass",
+  namespaced: false,
+};
+
+export function launcherName(vm: string): string {
+  return `${vm}-launcher`;
+}

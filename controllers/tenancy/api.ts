@@ -1,0 +1,198 @@
+// The Tenant kind (tenancy.centaurus.io/v1alpha1, cluster-scoped): types and schema in one place.
+
+import type { CRDSpec, JSONSchema } from "../../pkg/kube/crd.ts";
+import { resourceTypeOf } from "../../pkg/kube/crd.ts";
+import type { KubeObject } from "../../pkg/kube/object.ts";
+import type { ResourceType } from "../../pkg/kube/resource.ts";
+import type { Condition } from "../../pkg/status/conditions.ts";
+
+export const GROUP = "tenancy.centaurus.io";
+/** On namespaces and on everything a tenant owns. */
+export const TENANT_LABEL = "tenancy.centaurus.io/tenant";
+/** On a tenant's namespaces: the short name inside the tenant ("default", "web", ...). */
+export const SHORT_NAME_LABEL = "tenancy.centaurus.io/namespace";
+/** On namespaces whose tenant restricts runtime classes; the allowed ones are labelled below. */
+export const RUNTIME_RESTRICTED_LABEL = "tenancy.centaurus.io/runtime-classes-restricted";
+/** `runtimeclass.tenancy.centaurus.io/<name>: allowed` on the namespace for each allowed class. */
+export const RUNTIME_CLASS_LABEL_PREFIX = "runtimeclass.tenancy.centaurus.io/";
+export const TENANT_FINALIZER = "tenancy.centaurus.io/cleanup";
+export const DEFAULT_NAMESPACE = "default";
+export const QUOTA_SUFFIX = "quota";
+
+export interface Subject {
+  kind: "User" | "Group";
+  name: string;
+}
+
+export interface TenantSpec {
+  admins?: Subject[];
+  namespaces?: string[];
+  /** Tenant-wide hard limits: cpu, memory, pods, nvidia.com/gpu, virtualmachines, or any ResourceQuota key. */
+  quota?: Record<string, string | number>;
+  allowedRuntimeClasses?: string[];
+  network?: { vpcCIDR?: string };
+}
+
+export type TenantPhase = "Active" | "Terminating";
+
+export interface TenantStatus {
+  phase?: TenantPhase;
+  namespaces?: string[];
+  hard?: Record<string, string>;
+  used?: Record<string, string>;
+  /** While terminating: what deletion still waits for. */
+  waitingFor?: string[];
+  conditions?: Condition[];
+  observedGeneration?: number;
+}
+
+export interface Tenant extends KubeObject {
+  spec: TenantSpec;
+  status?: TenantStatus;
+}
+
+const dnsLabel = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const quantityMap: JSONSchema = {
+  type: "object",
+  additionalProperties: {
+    "x-kubernetes-int-or-string": true,
+    anyOf: [{ type: "integer" }, { type: "string" }],
+    pattern:
+      "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$",
+  },
+};
+const stringMap: JSONSchema = { type: "object", additionalProperties: { type: "string" } };
+
+const conditionSchema: JSONSchema = {
+  type: "object",
+  required: ["type", "status", "reason", "message", "lastTransitionTime"],
+  properties: {
+    type: { type: "string" },
+    status: { type: "string", enum: ["True", "False", "Unknown"] },
+    reason: { type: "string" },
+    message: { type: "string" },
+    lastTransitionTime: { type: "string", format: "date-time" },
+    observedGeneration: { type: "integer" },
+  },
+};
+export const conditionsSchema: JSONSchema = {
+  type: "array",
+  items: conditionSchema,
+  "x-kubernetes-list-type": "map",
+  "x-kubernetes-list-map-keys": ["type"],
+};
+
+export const tenantCRD: CRDSpec = {
+  group: GROUP,
+  kind: "Tenant",
+  plural: "tenants",
+  shortNames: ["tn"],
+  namespaced: false,
+  validations: [
+    {
+      rule: `size(self.metadata.name) <= 30 && self.metadata.name.matches('${dnsLabel}')`,
+      message: "a tenant name is a DNS label of at most 30 characters (its namespaces are <tenant>-<name>)",
+    },
+  ],
+  spec: {
+    type: "object",
+    properties: {
+      admins: {
+        type: "array",
+        description: "RBAC subjects bound to the tenant-admin role in every namespace of the tenant.",
+        items: {
+          type: "object",
+          required: ["kind", "name"],
+          properties: {
+            kind: { type: "string", enum: ["User", "Group"] },
+            name: { type: "string", minLength: 1 },
+          },
+        },
+      },
+      namespaces: {
+        type: "array",
+        description:
+          "Short names of the tenant's namespaces, created as <tenant>-<name>; 'default' always exists.",
+        maxItems: 100,
+        "x-kubernetes-list-type": "set",
+        items: { type: "string", maxLength: 32, pattern: dnsLabel },
+      },
+      quota: { ...quantityMap, description: "Tenant-wide hard limits summed over all of its namespaces." },
+      allowedRuntimeClasses: {
+        type: "array",
+        description: "When set, pods and VMs in the tenant must name one of these runtime classes.",
+        "x-kubernetes-list-type": "set",
+        items: { type: "string", maxLength: 30, pattern: dnsLabel },
+      },
+      network: {
+        type: "object",
+        description: "Network defaults, consumed by the network controller.",
+        properties: {
+          vpcCIDR: {
+            type: "string",
+            "x-kubernetes-validations": [
+              { rule: "isCIDR(self)", message: "vpcCIDR must be a CIDR, e.g. 10.0.0.0/16" },
+            ],
+          },
+        },
+      },
+    },
+  },
+  status: {
+    type: "object",
+    properties: {
+      phase: { type: "string", enum: ["Active", "Terminating"] },
+      namespaces: { type: "array", items: { type: "string" } },
+      hard: stringMap,
+      used: stringMap,
+      waitingFor: { type: "array", items: { type: "string" } },
+      conditions: conditionsSchema,
+      observedGeneration: { type: "integer" },
+    },
+  },
+  printerColumns: [
+    { name: "Phase", type: "string", jsonPath: ".status.phase" },
+    { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+    { name: "Namespaces", type: "string", jsonPath: ".status.namespaces" },
+    { name: "Used", type: "string", jsonPath: ".status.used", priority: 1 },
+    { name: "Hard", type: "string", jsonPath: ".status.hard", priority: 1 },
+  ],
+};
+
+export const TenantResource: ResourceType = resourceTypeOf(tenantCRD);
+
+export const LimitRangeResource: ResourceType = {
+  group: "",
+  version: "v1",
+  plural: "limitranges",
+  kind: "LimitRange",
+  namespaced: true,
+};
+export const ValidatingAdmissionPolicyResource: ResourceType = {
+  group: "admissionregistration.k8s.io",
+  version: "v1",
+  plural: "validatingadmissionpolicies",
+  kind: "ValidatingAdmissionPolicy",
+  namespaced: false,
+};
+export const ValidatingAdmissionPolicyBindingResource: ResourceType = {
+  group: "admissionregistration.k8s.io",
+  version: "v1",
+  plural: "validatingadmissionpolicybindings",
+  kind: "ValidatingAdmissionPolicyBinding",
+  namespaced: false,
+};
+
+/** The namespace a short name maps to. */
+export function namespaceName(tenant: string, short: string): string {
+  return `${tenant}-${short}`;
+}
+
+/** The short names a tenant should have: its list plus "default", sorted, unique. */
+export function shortNames(spec: TenantSpec): string[] {
+  return [...new Set([DEFAULT_NAMESPACE, ...(spec.namespaces ?? [])])].sort();
+}
+
+export function quotaName(tenant: string): string {
+  return `tenant-${tenant}-${QUOTA_SUFFIX}`;
+}

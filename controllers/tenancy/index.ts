@@ -1,0 +1,56 @@
+// The "tenancy" module: the Tenant kind, its controller, admission policies and RBAC.
+
+import type { KubeObject } from "../../pkg/kube/object.ts";
+import type { ControllerModule, PolicyRule } from "../index.ts";
+import {
+  tenantCRD,
+  ValidatingAdmissionPolicyBindingResource,
+  ValidatingAdmissionPolicyResource,
+} from "./api.ts";
+import {
+  runtimeClassBinding,
+  runtimeClassPolicy,
+  tenantGuardBinding,
+  tenantGuardPolicy,
+} from "./policies.ts";
+import { tenantController } from "./reconcile.ts";
+
+const rw = ["get", "list", "watch", "create", "update", "patch", "delete"];
+
+export const tenancyRBAC: PolicyRule[] = [
+  {
+    apiGroups: ["tenancy.centaurus.io"],
+    resources: ["tenants"],
+    verbs: ["get", "list", "watch", "update", "patch"],
+  },
+  { apiGroups: ["tenancy.centaurus.io"], resources: ["tenants/status"], verbs: ["get", "update", "patch"] },
+  { apiGroups: [""], resources: ["namespaces"], verbs: rw },
+  { apiGroups: [""], resources: ["resourcequotas", "limitranges"], verbs: rw },
+  { apiGroups: [""], resources: ["resourcequotas/status"], verbs: ["get", "update", "patch"] },
+  { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: rw },
+  // The tenant-admin Role grants what the manager itself need not hold: bind/escalate let it
+  // write that Role and bind it without holding every permission in it.
+  {
+    apiGroups: ["rbac.authorization.k8s.io"],
+    resources: ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
+    verbs: [...rw, "bind", "escalate"],
+  },
+  // Naming the objects a terminating namespace waits for (their finalizers) needs to list
+  // whatever kinds the namespace controller reports as remaining.
+  { apiGroups: ["*"], resources: ["*"], verbs: ["list"] },
+];
+
+export const tenancyModule: ControllerModule = {
+  name: "tenancy",
+  crds: [tenantCRD],
+  manifests: [
+    { resource: ValidatingAdmissionPolicyResource, object: tenantGuardPolicy },
+    { resource: ValidatingAdmissionPolicyBindingResource, object: tenantGuardBinding },
+    { resource: ValidatingAdmissionPolicyResource, object: runtimeClassPolicy },
+    { resource: ValidatingAdmissionPolicyBindingResource, object: runtimeClassBinding },
+  ] as Array<{ resource: typeof ValidatingAdmissionPolicyResource; object: KubeObject }>,
+  rbac: tenancyRBAC,
+  setup(manager, client) {
+    manager.add(tenantController(client));
+  },
+};

@@ -1,0 +1,173 @@
+// Cluster objects the tenancy module installs: admission policies the API server enforces
+// (not the controller hoping), and the per-tenant RBAC shapes (pure builders).
+
+import type { KubeObject } from "../../pkg/kube/object.ts";
+import type { PolicyRule } from "../index.ts";
+import { GROUP, RUNTIME_CLASS_LABEL_PREFIX, RUNTIME_RESTRICTED_LABEL, TENANT_LABEL } from "./api.ts";
+
+const chartLabels = { "app.kubernetes.io/name": "centaurus", "app.kubernetes.io/part-of": "centaurus" };
+export const ALLOWED_RUNTIME_CLASSES_ANNOTATION = "tenancy.centaurus.io/allowed-runtime-classes";
+
+export const TENANT_GUARD_POLICY = "centaurus-tenant-admin-guard";
+export const RUNTIME_CLASS_POLICY = "centaurus-tenant-runtime-classes";
+
+/** Equality of one spec field between the old and new Tenant, absent == absent. */
+function unchanged(field: string, empty: string): string {
+  return `(has(object.spec.${field}) ? object.spec.${field} : ${empty}) == (has(oldObject.spec.${field}) ? oldObject.spec.${field} : ${empty})`;
+}
+
+/**
+ * Tenant admins hold update/patch on their own Tenant (RBAC, by resourceName) so they can
+ * change its namespace list; this policy lets only those who may "manage" tenants (cluster
+ * admins: a custom verb nobody is granted by a tenant role) change quota, admins, runtime
+ * classes or network.
+ */
+export const tenantGuardPolicy: KubeObject = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "ValidatingAdmissionPolicy",
+  metadata: { name: TENANT_GUARD_POLICY, labels: chartLabels },
+  spec: {
+    failurePolicy: "Fail",
+    matchConstraints: {
+      resourceRules: [
+        { apiGroups: [GROUP], apiVersions: ["*"], operations: ["UPDATE"], resources: ["tenants"] },
+      ],
+    },
+    variables: [
+      {
+        name: "manager",
+        expression: `authorizer.group('${GROUP}').resource('tenants').name(object.metadata.name).check('manage').allowed()`,
+      },
+    ],
+    validations: [
+      {
+        expression: `variables.manager || (${unchanged("quota", "{}")} && ${unchanged("admins", "[]")} && ${unchanged("allowedRuntimeClasses", "[]")} && ${unchanged("network", "{}")})`,
+        messageExpression: `'tenant admins may change only spec.namespaces of Tenant ' + object.metadata.name + '; quota, admins, allowedRuntimeClasses and network are set by cluster admins (user ' + request.userInfo.username + ' may not manage tenants)'`,
+        reason: "Forbidden",
+      },
+    ],
+  },
+} as KubeObject;
+
+export const tenantGuardBinding: KubeObject = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "ValidatingAdmissionPolicyBinding",
+  metadata: { name: TENANT_GUARD_POLICY, labels: chartLabels },
+  spec: { policyName: TENANT_GUARD_POLICY, validationActions: ["Deny"] },
+} as KubeObject;
+
+/**
+ * Pods and VMs in a namespace whose tenant restricts runtime classes must name an allowed
+ * one. The controller labels each namespace (RUNTIME_RESTRICTED_LABEL, one label per allowed
+ * class) — tenant admins cannot edit namespaces, so the labels are trustworthy.
+ */
+export const runtimeClassPolicy: KubeObject = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "ValidatingAdmissionPolicy",
+  metadata: { name: RUNTIME_CLASS_POLICY, labels: chartLabels },
+  spec: {
+    failurePolicy: "Fail",
+    matchConstraints: {
+      namespaceSelector: { matchLabels: { [RUNTIME_RESTRICTED_LABEL]: "true" } },
+      resourceRules: [
+        { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] },
+        {
+          apiGroups: ["compute.centaurus.io"],
+          apiVersions: ["*"],
+          operations: ["CREATE", "UPDATE"],
+          resources: ["virtualmachines"],
+        },
+      ],
+    },
+    validations: [
+      {
+        expression: `has(object.spec.runtimeClassName) && ('${RUNTIME_CLASS_LABEL_PREFIX}' + object.spec.runtimeClassName) in namespaceObject.metadata.labels`,
+        messageExpression: `'runtime class ' + (has(object.spec.runtimeClassName) ? '"' + object.spec.runtimeClassName + '"' : '(none)') + ' is not allowed in tenant ' + namespaceObject.metadata.labels['${TENANT_LABEL}'] + '; allowed runtime classes: ' + (has(namespaceObject.metadata.annotations) && '${ALLOWED_RUNTIME_CLASSES_ANNOTATION}' in namespaceObject.metadata.annotations ? namespaceObject.metadata.annotations['${ALLOWED_RUNTIME_CLASSES_ANNOTATION}'] : '(none)')`,
+        reason: "Forbidden",
+      },
+    ],
+  },
+} as KubeObject;
+
+export const runtimeClassBinding: KubeObject = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "ValidatingAdmissionPolicyBinding",
+  metadata: { name: RUNTIME_CLASS_POLICY, labels: chartLabels },
+  spec: { policyName: RUNTIME_CLASS_POLICY, validationActions: ["Deny"] },
+} as KubeObject;
+
+/**
+ * The tenant-admin Role in each namespace: full control of namespaced workloads and
+ * configuration, read-only on the quota and limit objects the controller keeps (writing
+ * them would lift the tenant's quota). Nothing here reaches cluster-scoped objects.
+ */
+export function tenantAdminRules(): PolicyRule[] {
+  return [
+    {
+      apiGroups: [""],
+      resources: [
+        "pods",
+        "pods/log",
+        "pods/exec",
+        "pods/attach",
+        "pods/portforward",
+        "pods/ephemeralcontainers",
+        "services",
+        "services/proxy",
+        "endpoints",
+        "configmaps",
+        "secrets",
+        "serviceaccounts",
+        "serviceaccounts/token",
+        "persistentvolumeclaims",
+        "replicationcontrollers",
+        "replicationcontrollers/scale",
+        "podtemplates",
+      ],
+      verbs: ["*"],
+    },
+    {
+      apiGroups: [""],
+      resources: [
+        "resourcequotas",
+        "resourcequotas/status",
+        "limitranges",
+        "events",
+        "namespaces",
+        "namespaces/status",
+      ],
+      verbs: ["get", "list", "watch"],
+    },
+    {
+      apiGroups: [
+        "apps",
+        "batch",
+        "autoscaling",
+        "policy",
+        "networking.k8s.io",
+        "discovery.k8s.io",
+        "coordination.k8s.io",
+        "events.k8s.io",
+        "compute.centaurus.io",
+        "network.centaurus.io",
+        "ai.centaurus.io",
+      ],
+      resources: ["*"],
+      verbs: ["*"],
+    },
+    { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: ["*"] },
+  ];
+}
+
+/** Cluster-wide, only the tenant's own Tenant: read it, and change what the guard policy allows. */
+export function tenantReaderRules(tenant: string): PolicyRule[] {
+  return [
+    {
+      apiGroups: [GROUP],
+      resources: ["tenants"],
+      resourceNames: [tenant],
+      verbs: ["get", "watch", "update", "patch"],
+    },
+    { apiGroups: [GROUP], resources: ["tenants/status"], resourceNames: [tenant], verbs: ["get"] },
+  ];
+}
