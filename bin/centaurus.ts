@@ -6,8 +6,8 @@ import { DEMO_HELP, runDemo } from "../cli/demo.ts";
 import { EDGE_HELP, runEdge } from "../cli/edge.ts";
 import { GPU_HELP, runGpu } from "../cli/gpu.ts";
 import { MANAGER_HELP, runManager } from "../cli/manager.ts";
-import { runStatus, STATUS_HELP } from "../cli/status.ts";
 import { NET_HELP, runNet } from "../cli/network.ts";
+import { runStatus, STATUS_HELP } from "../cli/status.ts";
 
 const HELP = `centaurus — the Centaurus distributed cloud (Arktos, Mizar, Fornax, Alnair) on any Kubernetes cluster
 

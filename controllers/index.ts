@@ -5,10 +5,10 @@ import type { CRDSpec } from "../pkg/kube/crd.ts";
 import type { KubeObject } from "../pkg/kube/object.ts";
 import type { ResourceType } from "../pkg/kube/resource.ts";
 import type { Manager } from "../pkg/manager/manager.ts";
-import { edgeModule } from "./edge/index.ts";
-import { networkModule } from "./network/index.ts";
 import { aiModule } from "./ai/index.ts";
 import { computeModule } from "./compute/index.ts";
+import { edgeModule } from "./edge/index.ts";
+import { networkModule } from "./network/index.ts";
 import { tenancyModule } from "./tenancy/index.ts";
 
 export interface ControllerModule {
@@ -48,7 +48,13 @@ export const BASE_RBAC: PolicyRule[] = [
   { apiGroups: [""], resources: ["events"], verbs: ["create", "patch", "update"] },
 ];
 
-export const controllerModules: ControllerModule[] = [tenancyModule, computeModule, networkModule, edgeModule, aiModule];
+export const controllerModules: ControllerModule[] = [
+  tenancyModule,
+  computeModule,
+  networkModule,
+  edgeModule,
+  aiModule,
+];
 
 export function allCRDs(): CRDSpec[] {
   return controllerModules.flatMap((m) => m.crds);
