@@ -126,7 +126,10 @@ async function printCentaurusObjects(client: KubeClient, title: string): Promise
     };
     const list = await client.list<Obj>(rt);
     if (list.items.length === 0) continue;
-    const cols = (v?.additionalPrinterColumns ?? []).filter((c) => c.name !== "Age");
+    // Conditions are shown once, as READY; filter expressions are not worth a JSONPath engine here.
+    const cols = (v?.additionalPrinterColumns ?? []).filter(
+      (c) => c.name !== "Age" && !c.jsonPath.includes("?("),
+    );
     const rows = [["NAME", ...cols.map((c) => c.name.toUpperCase()), "READY"]];
     for (const o of list.items) {
       const ready = o.status?.conditions?.find((c) => c.type === "Ready");

@@ -4,6 +4,7 @@
 import { parseAllDocuments } from "yaml";
 import { apply } from "../kube/apply.ts";
 import type { KubeClient } from "../kube/client.ts";
+import { isNotFound } from "../kube/errors.ts";
 import type { KubeObject } from "../kube/object.ts";
 import type { ResourceType } from "../kube/resource.ts";
 
