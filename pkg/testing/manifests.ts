@@ -34,15 +34,30 @@ export function parseYamlDocuments(text: string): KubeObject[] {
     .filter((o): o is KubeObject => o !== null && typeof o === "object" && typeof o.kind === "string");
 }
 
-/** Applies every document in order; returns what the server answered. */
+/**
+ * Applies every document in order; returns what the server answered. A document whose
+ * namespace does not exist yet (one an operator creates, such as a tenant's) is retried
+ * until `waitForNamespaceMs` has passed.
+ */
 export async function applyYaml(
   client: KubeClient,
   text: string,
+  opts: { waitForNamespaceMs?: number } = {},
 ): Promise<Array<{ resource: ResourceType; object: KubeObject }>> {
   const out: Array<{ resource: ResourceType; object: KubeObject }> = [];
   for (const doc of parseYamlDocuments(text)) {
     const resource = await discoverResource(client, doc.apiVersion ?? "v1", doc.kind ?? "");
-    out.push({ resource, object: await apply(client, resource, doc) });
+    const deadline = Date.now() + (opts.waitForNamespaceMs ?? 60_000);
+    for (;;) {
+      try {
+        out.push({ resource, object: await apply(client, resource, doc) });
+        break;
+      } catch (err) {
+        const missingNamespace = isNotFound(err) && /namespaces? "[^"]+" not found/.test(String(err));
+        if (!missingNamespace || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
   return out;
 }
