@@ -274,6 +274,12 @@ export const vpcCRD: CRDSpec = {
 export const subnetCRD: CRDSpec = {
   group: GROUP,
   kind: "Subnet",
+  validations: [
+    {
+      rule: "size(self.metadata.name) <= 63",
+      message: "a subnet name has at most 63 characters (it prefixes the names of its address claims)",
+    },
+  ],
   plural: "subnets",
   singular: "subnet",
   shortNames: ["snet"],
@@ -467,7 +473,7 @@ export const nodeProgramCRD: CRDSpec = {
     required: ["node", "hosts", "roles", "networks", "localEndpoints", "peerSets"],
     properties: {
       node: { type: "string" },
-      hosts: { type: "object", additionalProperties: { type: "string" } },
+      hosts: { type: "object", additionalProperties: { type: "string" }, "x-kubernetes-map-type": "atomic" },
       roles: {
         type: "object",
         properties: {
@@ -498,7 +504,13 @@ export const nodeProgramCRD: CRDSpec = {
               },
             },
             dividers: { type: "array", items: { type: "string" } },
-            remoteEndpoints: { type: "object", additionalProperties: { type: "string" } },
+            // Atomic: one managed field for the whole map, not one per endpoint (server-side
+            // apply bookkeeping per key made a 10,000-endpoint bouncer program expensive to write).
+            remoteEndpoints: {
+              type: "object",
+              additionalProperties: { type: "string" },
+              "x-kubernetes-map-type": "atomic",
+            },
           },
         },
       },

@@ -121,7 +121,7 @@ const ENDPOINT_NODE_INDEX = "endpoint-node";
 /** Claims younger than this are left alone by the claim sweeper (their pod may not be cached yet). */
 const CLAIM_GRACE_MS = 10_000;
 /** Least time between two rebuilds of the node-program index. */
-const WORLD_REBUILD_MS = 250;
+const WORLD_REBUILD_MS = 500;
 
 function endpointName(pod: string, iface: number): string {
   return iface === 0 ? pod : `${pod}.eth${iface}`;
@@ -636,6 +636,8 @@ export function setupNetwork(
   });
   let world: WorldIndex | undefined;
   let worldBuiltAt = 0;
+  /** What this process last wrote per node program (a cache: the API server's copy decides). */
+  const written = new Map<string, { resourceVersion?: string; text: string }>();
   const invalidate = () => {
     world = undefined;
   };
@@ -702,8 +704,14 @@ export function setupNetwork(
       const spec: NodeProgramSpec = buildNodeProgram(currentWorld(), req.name);
       compiles.inc({ node: req.name });
       const current = programs.store.get(req.name);
-      if (current && canonicalJSON(current.spec) === canonicalJSON(spec)) return;
-      await apply<NodeProgram>(client, NodePrograms, {
+      const text = JSON.stringify(spec);
+      const mine = written.get(req.name);
+      // Unchanged since our own last write (same resourceVersion): compare our serialisations,
+      // which is cheap; otherwise (edited by someone, or after a restart) compare canonically.
+      if (current && mine && mine.resourceVersion === current.metadata.resourceVersion) {
+        if (mine.text === text) return;
+      } else if (current && canonicalJSON(current.spec) === canonicalJSON(spec)) return;
+      const result = await apply<NodeProgram>(client, NodePrograms, {
         metadata: {
           name: req.name,
           labels: { "app.kubernetes.io/managed-by": "centaurus" },
@@ -716,6 +724,7 @@ export function setupNetwork(
         },
         spec,
       });
+      written.set(req.name, { resourceVersion: result.metadata.resourceVersion, text });
     },
   });
 

@@ -83,7 +83,11 @@ async function startManager(kubeconfig: string): Promise<RunningManager> {
         const rec = JSON.parse(line) as { msg?: string; metrics?: number; level?: number };
         if (rec.msg === "manager running" && rec.metrics) resolve(rec.metrics);
         // Errors and warnings of the manager belong in the test's output (RBAC refusals show here).
-        if ((rec.level ?? 0) >= Number(process.env.CENTAURUS_TEST_MANAGER_LOG_LEVEL ?? 40) && process.env.CENTAURUS_TEST_VERBOSE) process.stderr.write(`      manager: ${line}\n`);
+        if (
+          (rec.level ?? 0) >= Number(process.env.CENTAURUS_TEST_MANAGER_LOG_LEVEL ?? 40) &&
+          process.env.CENTAURUS_TEST_VERBOSE
+        )
+          process.stderr.write(`      manager: ${line}\n`);
       } catch {
         /* not a log line */
       }
