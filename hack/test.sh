@@ -42,7 +42,53 @@ npx tsc --noEmit
 npx biome check .
 
 step "tests"
+# Unit tests need no cluster. Integration and e2e tests run in groups — the runtime, then each
+# pillar, then shipping — each group in its own mocha process against its own fresh local
+# control plane (test/setup.ts), so that no group sees another's CRDs, admission policies or
+# leftovers. The counts are added up at the end.
 export LOG_LEVEL="${LOG_LEVEL:-error}"
-specs=(test/unit test/integration)
-[[ -d test/e2e ]] && compgen -G "test/e2e/*.test.ts" >/dev/null && specs+=(test/e2e)
-npx mocha --require test/setup.ts --reporter ./test/summary-reporter.cjs --recursive "${specs[@]/%//**/*.test.ts}" "$@"
+export CENTAURUS_TEST_STATS
+CENTAURUS_TEST_STATS="$(mktemp)"
+trap 'rm -f "$CENTAURUS_TEST_STATS"' EXIT
+
+declare -A groups=()
+order=()
+add() { # group file
+  [[ -n "${groups[$1]+x}" ]] || order+=("$1")
+  groups[$1]+="$2 "
+}
+for f in test/integration/*.test.ts test/e2e/*.test.ts; do
+  [[ -e "$f" ]] || continue
+  base="$(basename "$f" .test.ts)"
+  case "$base" in
+    *-*) pillar="${base%%-*}" ;;
+    readme | ship) pillar="shipping" ;;
+    *) pillar="runtime" ;;
+  esac
+  [[ "$pillar" == compute ]] && pillar=tenancy # Arktos: tenants and VMs together
+  add "$pillar" "$f"
+done
+
+status=0
+run_group() { # name [--require test/setup.ts] files...
+  local name="$1"
+  shift
+  printf '\n--- %s ---\n' "$name"
+  CENTAURUS_TEST_GROUP="$name" npx mocha --reporter ./test/summary-reporter.cjs "$@" || status=1
+}
+run_group unit 'test/unit/**/*.test.ts'
+for g in runtime tenancy network edge ai shipping "${order[@]}"; do
+  [[ -n "${groups[$g]+x}" ]] || continue
+  # shellcheck disable=SC2086
+  run_group "$g" --require test/setup.ts ${groups[$g]}
+  unset "groups[$g]"
+done
+
+node -e '
+  const lines = require("node:fs").readFileSync(process.argv[1], "utf8").trim().split("\n").filter(Boolean).map(JSON.parse);
+  const sum = (k) => lines.reduce((n, l) => n + l[k], 0);
+  console.log("\n=== summary by group ===");
+  for (const l of lines) console.log(`  ${l.group.padEnd(10)} ${l.passes} passed, ${l.failures} failed, ${l.pending} skipped`);
+  console.log(`\n${sum("passes")} passed, ${sum("failures")} failed, ${sum("pending")} skipped`);
+' "$CENTAURUS_TEST_STATS"
+exit $status

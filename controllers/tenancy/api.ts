@@ -30,7 +30,7 @@ export interface TenantSpec {
   /** Tenant-wide hard limits: cpu, memory, pods, nvidia.com/gpu, virtualmachines, or any ResourceQuota key. */
   quota?: Record<string, string | number>;
   allowedRuntimeClasses?: string[];
-  network?: { vpcCIDR?: string };
+  network?: { vpcCIDR?: string; subnetCIDR?: string };
 }
 
 export type TenantPhase = "Active" | "Terminating";
@@ -132,6 +132,13 @@ export const tenantCRD: CRDSpec = {
             type: "string",
             "x-kubernetes-validations": [
               { rule: "isCIDR(self)", message: "vpcCIDR must be a CIDR, e.g. 10.0.0.0/16" },
+            ],
+          },
+          subnetCIDR: {
+            type: "string",
+            description: "The default subnet inside vpcCIDR (default: all of vpcCIDR).",
+            "x-kubernetes-validations": [
+              { rule: "isCIDR(self)", message: "subnetCIDR must be a CIDR, e.g. 10.0.1.0/24" },
             ],
           },
         },
