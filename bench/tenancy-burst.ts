@@ -106,6 +106,8 @@ async function main(): Promise<void> {
   const writes: number[] = [];
   const vmP50: number[] = [];
   const vmP99: number[] = [];
+  const podP50: number[] = [];
+  const podP99: number[] = [];
   let rss = 0;
   try {
     await installModules(client, [tenancyModule, computeModule]);
@@ -205,11 +207,56 @@ async function main(): Promise<void> {
         const lat = [...createdAt].map(([k, t0]) => ((runningAt.get(k) ?? Number.NaN) - t0) / 1000);
         vmP50.push(median(lat));
         vmP99.push(quantile(lat, 0.99));
+        // Anchor in the same run: as many plain Pods with the same requests, created by the
+        // same client, through the same scheduler and kwok nodes — creation to Running.
+        const podNs = `pods-${run}`;
+        await client.create(Resources.Namespace, { metadata: { name: podNs } });
+        const podRunning = new Map<string, number>();
+        const pods = new Informer(client, Resources.Pod, { namespace: podNs });
+        pods.addEventHandler({
+          onUpdate: (_o, p) => {
+            const phase = (p as { status?: { phase?: string } }).status?.phase;
+            if (phase === "Running" && !podRunning.has(p.metadata.name ?? ""))
+              podRunning.set(p.metadata.name ?? "", Date.now());
+          },
+        });
+        pods.start();
+        await pods.waitForSync();
+        const podCreated = new Map<string, number>();
+        await burst(V, async (i) => {
+          podCreated.set(`p-${i}`, Date.now());
+          await client.create(Resources.Pod, {
+            metadata: { name: `p-${i}`, namespace: podNs },
+            spec: {
+              runtimeClassName: "vm",
+              containers: [
+                {
+                  name: "c",
+                  image: "quay.io/containerdisks/ubuntu:24.04",
+                  resources: { requests: { cpu: "1", memory: "1Gi" }, limits: { cpu: "1", memory: "1Gi" } },
+                },
+              ],
+            },
+          } as never);
+        });
+        await waitFor("every pod Running", () => podRunning.size >= V, {
+          timeoutMs: DEADLINE_MS,
+          intervalMs: 100,
+        });
+        await pods.stop();
+        const podLat = [...podCreated].map(([k, t0]) => ((podRunning.get(k) ?? Number.NaN) - t0) / 1000);
+        podP50.push(median(podLat));
+        podP99.push(quantile(podLat, 0.99));
+        log(
+          `run ${run}: anchor — ${V} plain pods Running: median ${median(podLat).toFixed(2)} s, p99 ${quantile(podLat, 0.99).toFixed(2)} s`,
+        );
         rss = Math.max(rss, peakRssMb(child.pid as number));
         log(
           `run ${run}: ${V} VMs Running — median ${median(lat).toFixed(2)} s, p99 ${quantile(lat, 0.99).toFixed(2)} s; manager peak RSS ${rss.toFixed(0)} MB`,
         );
-        // Clean up the run's tenants (the controller deletes their namespaces) before the next.
+        // Clean up the run's tenants (the controller deletes their namespaces) before the next;
+        // after the last run the whole control plane goes.
+        if (run === RUNS) break;
         for (let i = 0; i < T; i++) await client.delete(TenantResource, `${prefix}-t${i}`);
         await waitFor(
           "the run's tenants to be gone",
@@ -243,6 +290,8 @@ async function main(): Promise<void> {
     manager_writes: median(writes),
     vm_running_p50_s: Number(median(vmP50).toFixed(2)),
     vm_running_p99_s: Number(median(vmP99).toFixed(2)),
+    pod_running_p50_s: Number(median(podP50).toFixed(2)),
+    pod_running_p99_s: Number(median(podP99).toFixed(2)),
     peak_rss_mb: Number(rss.toFixed(0)),
     target_rss_mb: 300,
     anchor: "write floor: the same client making as many writes as the manager made, same run",
@@ -256,6 +305,8 @@ async function main(): Promise<void> {
     `| ratio (target ≤ 2x) | ${result.ratio}x | |\n` +
     `| ${V} VMs to Running on ${NODES} kwok nodes: median | ${result.vm_running_p50_s} s | ${vmP50.map((x) => x.toFixed(2)).join(", ")} |\n` +
     `| … p99 | ${result.vm_running_p99_s} s | ${vmP99.map((x) => x.toFixed(2)).join(", ")} |\n` +
+    `| anchor: ${V} plain pods (same requests, same client) to Running: median | ${result.pod_running_p50_s} s | ${podP50.map((x) => x.toFixed(2)).join(", ")} |\n` +
+    `| … p99 | ${result.pod_running_p99_s} s | ${podP99.map((x) => x.toFixed(2)).join(", ")} |\n` +
     `| manager peak RSS (target < 300 MB) | ${result.peak_rss_mb} MB | |\n`;
   process.stdout.write(`\n${table}`);
   appendFileSync(

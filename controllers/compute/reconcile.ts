@@ -130,15 +130,14 @@ export function virtualMachineController(client: KubeClient, opts: ComputeOption
           if (!secrets.store.get(`${ns}/${cloudInitSecretName(name)}`))
             await apply(client, Resources.Secret, desiredCloudInit(vm, tenant));
         }
-        if (!pod && !status.rebootingPodUID) {
+        // The cache may simply not show a launcher created moments ago: ask the API server
+        // first, as a create that fails with AlreadyExists has still been charged to the
+        // namespace's quota by admission (until the quota controller recounts).
+        if (!pod && !status.rebootingPodUID && !(await launcherExists(client, ns, name))) {
           try {
             await client.create(Resources.Pod, desiredLauncher(vm, tenant));
-            await events.record(
-              vm,
-              "Normal",
-              "LauncherCreated",
-              `created launcher pod ${launcherName(name)}`,
-            );
+            // A first launcher: its own watch event brings the next status (one write, not two).
+            if (prev.phase === undefined) return undefined;
           } catch (err) {
             if (isAlreadyExists(err)) {
               // The old launcher (a reboot's, or a previous VM's of this name) is still going away.
@@ -161,8 +160,9 @@ export function virtualMachineController(client: KubeClient, opts: ComputeOption
         await events.record(vm, "Normal", "Stopping", "power state Stopped: removing the launcher");
       }
       const observed = observe({ ...vm, status }, pod, launchError);
-      if (prev.phase && observed.phase !== prev.phase && observed.phase === "Running") {
-        await events.record(vm, "Normal", "Running", `running on ${observed.node ?? "?"}`);
+      // Events mark what users look for in a VM's history (not every first start of a fleet).
+      if (prev.phase === "Stopped" && observed.phase !== "Stopped") {
+        await events.record(vm, "Normal", "Starting", "power state Running: starting the launcher");
       }
       await writeStatus(client, vm, observed);
       // A refused launcher is retried (quota may free up); everything else follows pod events.
@@ -194,5 +194,15 @@ async function writeStatus(
     await applyStatus(client, VirtualMachineResource, vm.metadata.name ?? "", vm.metadata.namespace, status);
   } catch (err) {
     if (!isNotFound(err)) throw err;
+  }
+}
+
+async function launcherExists(client: KubeClient, namespace: string, vm: string): Promise<boolean> {
+  try {
+    await client.get(Resources.Pod, launcherName(vm), namespace);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
   }
 }

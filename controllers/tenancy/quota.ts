@@ -44,10 +44,16 @@ export interface NamespaceQuotaState {
  * New hard limits, one per namespace (same order). When use is within the limit, each gets
  * its use plus an even part of the headroom (granular to a millicore for cpu, a whole unit
  * otherwise; the remainder to the first namespaces by name) so the hards add up to at most
- * the limit. When use is already at or over the limit, no namespace is given more than it
+ * the limit. `rotation` moves which namespaces hold the remainder, so that when the headroom is
+ * smaller than the number of namespaces none is starved for good. When use is already at or over the limit, no namespace is given more than it
  * has now or more than it uses: nothing new is admitted until use falls.
  */
-export function allocate(rqKey: string, limit: bigint, states: readonly NamespaceQuotaState[]): bigint[] {
+export function allocate(
+  rqKey: string,
+  limit: bigint,
+  states: readonly NamespaceQuotaState[],
+  rotation = 0,
+): bigint[] {
   const total = states.reduce((s, x) => s + (x.used > 0n ? x.used : 0n), 0n);
   if (states.length === 0) return [];
   if (total >= limit) return states.map((s) => minBig(s.used, s.current));
@@ -60,7 +66,8 @@ export function allocate(rqKey: string, limit: bigint, states: readonly Namespac
   const out: bigint[] = new Array(states.length).fill(0n);
   order.forEach(({ s, i }, rank) => {
     const used = s.used > 0n ? s.used : 0n;
-    out[i] = used + (base + (BigInt(rank) < extra ? 1n : 0n)) * unit;
+    const turn = BigInt((rank + states.length - (rotation % states.length)) % states.length);
+    out[i] = used + (base + (turn < extra ? 1n : 0n)) * unit;
   });
   return out;
 }
@@ -71,6 +78,7 @@ export function allocateAll(
   namespaces: readonly string[],
   usedOf: (ns: string, rqKey: string) => bigint,
   currentOf: (ns: string, rqKey: string) => bigint,
+  rotation = 0,
 ): Map<string, Record<string, string>> {
   const out = new Map<string, Record<string, string>>(namespaces.map((ns) => [ns, {}]));
   for (const [key, value] of Object.entries(tenantQuota)) {
@@ -81,7 +89,7 @@ export function allocateAll(
       used: usedOf(ns, rqKey),
       current: currentOf(ns, rqKey),
     }));
-    const hards = allocate(rqKey, limit, states);
+    const hards = allocate(rqKey, limit, states, rotation);
     namespaces.forEach((ns, i) => {
       const hard = out.get(ns);
       if (hard) hard[rqKey] = formatMilli(hards[i] ?? 0n);
@@ -122,4 +130,28 @@ export function minBig(a: bigint, b: bigint): bigint {
 
 export function maxBig(a: bigint, b: bigint): bigint {
   return b > a ? b : a;
+}
+
+/** An even split of `free` (≤ 0: nothing) between namespaces, remainder to the first by name. */
+export function splitFree(rqKey: string, free: bigint, namespaces: readonly string[]): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  if (namespaces.length === 0 || free <= 0n) return out;
+  const hards = allocate(
+    rqKey,
+    free,
+    namespaces.map((namespace) => ({ namespace, used: 0n, current: 0n })),
+  );
+  for (const [i, ns] of namespaces.entries()) out.set(ns, hards[i] ?? 0n);
+  return out;
+}
+
+/**
+ * Whether some namespace gets no part of the headroom (less headroom than namespaces, in the
+ * resource's units): then the remainder must rotate so every namespace gets a turn.
+ */
+export function starved(rqKey: string, limit: bigint, used: readonly bigint[]): boolean {
+  const total = used.reduce((a, u) => a + (u > 0n ? u : 0n), 0n);
+  if (total >= limit || used.length === 0) return false;
+  const unit = rqKey === "cpu" || rqKey === "requests.cpu" || rqKey === "limits.cpu" ? 1n : 1000n;
+  return (limit - total) / unit < BigInt(used.length);
 }

@@ -35,7 +35,8 @@ import {
   quotaKeys,
   TENANT_ADMIN_ROLE,
 } from "./desired.ts";
-import { allocateAll, amount, maxBig, tenantUsage } from "./quota.ts";
+import { formatMilli, parseMilli } from "./quantity.ts";
+import { allocateAll, amount, maxBig, quotaKey, splitFree, starved, tenantUsage } from "./quota.ts";
 
 export interface ResourceQuota extends KubeObject {
   spec?: { hard?: Record<string, string> };
@@ -50,6 +51,8 @@ interface NamespaceObject extends KubeObject {
 }
 
 const TENANT_INDEX = "tenant";
+/** How often the spare quota units move on when there are fewer than namespaces. */
+const ROTATE_MS = 3000;
 
 /** Kinds the controller keeps per tenant, all labelled with the tenant (informers select on it). */
 const OWNED: ResourceType[] = [
@@ -125,24 +128,26 @@ async function converge(
   const existingNs = byName<NamespaceObject>(Resources.Namespace);
   const wanted = desiredNamespaces(t);
   const wantedNames = new Set(wanted.map((n) => n.metadata.name ?? ""));
-  for (const ns of wanted) {
-    const nsName = ns.metadata.name ?? "";
-    const current = existingNs.get(nsName);
-    if (current && covers(current.metadata, ns.metadata) && sameRuntimeLabels(current, ns)) continue;
-    if (!current) {
-      // Someone else's namespace with this name is not taken over.
-      try {
-        const other = await client.get<NamespaceObject>(Resources.Namespace, nsName);
-        if (other.metadata.labels?.[TENANT_LABEL] !== name) {
-          problems.push(`namespace ${nsName} exists and does not belong to tenant ${name}`);
-          continue;
+  await Promise.all(
+    wanted.map(async (ns) => {
+      const nsName = ns.metadata.name ?? "";
+      const current = existingNs.get(nsName);
+      if (current && covers(current.metadata, ns.metadata) && sameRuntimeLabels(current, ns)) return;
+      if (!current) {
+        // Someone else's namespace with this name is not taken over.
+        try {
+          const other = await client.get<NamespaceObject>(Resources.Namespace, nsName);
+          if (other.metadata.labels?.[TENANT_LABEL] !== name) {
+            problems.push(`namespace ${nsName} exists and does not belong to tenant ${name}`);
+            return;
+          }
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
         }
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
       }
-    }
-    await apply(client, Resources.Namespace, ns);
-  }
+      await apply(client, Resources.Namespace, ns);
+    }),
+  );
   for (const [nsName, ns] of existingNs) {
     if (
       !wantedNames.has(nsName) &&
@@ -163,7 +168,21 @@ async function converge(
     return ns && !ns.metadata.deletionTimestamp;
   });
 
-  // 2. Per-namespace RBAC, isolation and defaults; the cluster-scoped reader role.
+  // 2. The tenant-wide quota, before the admins' RoleBinding: a namespace nobody but the
+  // controller could write to yet is known to be empty, so its quota may start with a share.
+  const rbs = byName(Resources.RoleBinding);
+  const fresh = new Set(liveNamespaces.filter((ns) => !rbs.has(`${ns}/${TENANT_ADMIN_ROLE}`)));
+  const quota = await keepQuota(
+    client,
+    t,
+    liveNamespaces,
+    byName<ResourceQuota>(Resources.ResourceQuota),
+    discovery,
+    fresh,
+    log,
+  );
+
+  // 3. Per-namespace RBAC, isolation and defaults; the cluster-scoped reader role.
   const current = {
     role: byName(Resources.Role),
     roleBinding: byName(Resources.RoleBinding),
@@ -208,16 +227,6 @@ async function converge(
   if (!haveCrb || !covers(haveCrb, crbBody))
     await apply(client, Resources.ClusterRoleBinding, cluster.clusterRoleBinding);
 
-  // 3. The tenant-wide quota.
-  const quota = await keepQuota(
-    client,
-    t,
-    liveNamespaces,
-    byName<ResourceQuota>(Resources.ResourceQuota),
-    discovery,
-    log,
-  );
-
   // 4. Status.
   const missing = [...wantedNames].filter((n) => !existingNs.has(n));
   const ready = problems.length === 0 && missing.length === 0 && quota.synced;
@@ -253,6 +262,7 @@ async function converge(
   if (problems.length && t.status?.conditions?.[0]?.reason !== "NamespaceConflict") {
     await events.record(t, "Warning", "NamespaceConflict", problems.join("; "));
   }
+  if (ready && quota.rotating) return { requeueAfterMs: ROTATE_MS };
   return ready ? undefined : { requeueAfterMs: problems.length ? 30_000 : 1000 };
 }
 
@@ -290,8 +300,14 @@ async function keepQuota(
   namespaces: string[],
   quotas: Map<string, ResourceQuota>,
   discovery: BlockerFinder,
+  fresh: ReadonlySet<string>,
   log: Logger,
-): Promise<{ synced: boolean; hard: Record<string, string>; used: Record<string, string> }> {
+): Promise<{
+  synced: boolean;
+  rotating?: boolean;
+  hard: Record<string, string>;
+  used: Record<string, string>;
+}> {
   const tenant = t.metadata.name ?? "";
   const rqName = quotaName(tenant);
   const tenantQuota = Object.fromEntries(Object.entries(t.spec.quota ?? {}).map(([k, v]) => [k, String(v)]));
@@ -303,12 +319,13 @@ async function keepQuota(
   }
   let synced = true;
   const ready: Array<{ ns: string; rq: ResourceQuota }> = [];
-  for (const ns of namespaces) {
-    const rq = quotas.get(`${ns}/${rqName}`);
-    if (!rq) {
-      // Created with nothing to spare: its share comes with the next rebalance, once the
-      // quota controller has counted what the namespace already holds.
-      const hard = Object.fromEntries(keys.map((k) => [k, "0"]));
+  const missing = namespaces.filter((ns) => !quotas.has(`${ns}/${rqName}`));
+  const initial = missing.length
+    ? await initialHards(client, t, rqName, tenantQuota, missing, fresh)
+    : new Map();
+  await Promise.all(
+    missing.map(async (ns) => {
+      const hard = initial.get(ns) ?? Object.fromEntries(keys.map((k) => [k, "0"]));
       try {
         await client.create(Resources.ResourceQuota, {
           metadata: {
@@ -324,6 +341,11 @@ async function keepQuota(
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
       }
+    }),
+  );
+  for (const ns of namespaces) {
+    const rq = quotas.get(`${ns}/${rqName}`);
+    if (!rq) {
       synced = false;
       continue;
     }
@@ -375,6 +397,15 @@ async function keepQuota(
   if (!synced) return { synced, ...usage };
 
   const byNs = new Map(ready.map((r) => [r.ns, r.rq]));
+  // Less headroom than namespaces: hand the spare units round every few seconds.
+  const rotate = Object.entries(tenantQuota).some(([k, v]) =>
+    starved(
+      quotaKey(k),
+      parseMilli(v),
+      ready.map((r) => amount(r.rq.status?.used, quotaKey(k))),
+    ),
+  );
+  const rotation = rotate ? Math.floor(Date.now() / ROTATE_MS) : 0;
   const targets = allocateAll(
     tenantQuota,
     ready.map((r) => r.ns),
@@ -385,6 +416,7 @@ async function keepQuota(
       const b = amount(rq?.status?.hard, k);
       return maxBig(a, b);
     },
+    rotation,
   );
   const lower: Array<{ rq: ResourceQuota; hard: Record<string, string> }> = [];
   const raise: Array<{ rq: ResourceQuota; hard: Record<string, string> }> = [];
@@ -412,6 +444,7 @@ async function keepQuota(
   for (const { rq, hard } of raise) {
     await writeHard(client, written.get(rq.metadata.namespace ?? "") ?? rq, hard);
   }
+  if (rotate) return { synced, rotating: true, ...usage };
   if (lower.length + raise.length > 0)
     log.debug({ lower: lower.length, raise: raise.length }, "rebalanced tenant quota");
   return { synced, ...usage };
@@ -532,4 +565,44 @@ async function countObjects(
     if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * Hard limits for quotas about to be created. A fresh namespace (no tenant admin could write
+ * to it yet, so it is empty) starts with an even part of what the tenant's existing quotas
+ * do not hold — read from the API server, not the cache, so a raise the cache has not seen
+ * yet is counted; any other starts at 0 and gets its share once the quota controller has
+ * counted what it holds.
+ */
+async function initialHards(
+  client: KubeClient,
+  t: Tenant,
+  rqName: string,
+  tenantQuota: Record<string, string>,
+  missing: string[],
+  fresh: ReadonlySet<string>,
+): Promise<Map<string, Record<string, string>>> {
+  const existing = (
+    await client.list<ResourceQuota>(Resources.ResourceQuota, {
+      labelSelector: `${TENANT_LABEL}=${t.metadata.name}`,
+    })
+  ).items.filter((rq) => rq.metadata.name === rqName);
+  const newcomers = missing.filter(
+    (ns) => fresh.has(ns) && !existing.some((rq) => rq.metadata.namespace === ns),
+  );
+  const out = new Map<string, Record<string, string>>();
+  for (const ns of missing) out.set(ns, {});
+  for (const [key, value] of Object.entries(tenantQuota)) {
+    const rqKey = quotaKey(key);
+    const held = existing.reduce(
+      (sum, rq) => sum + maxBig(amount(rq.spec?.hard, rqKey), amount(rq.status?.hard, rqKey)),
+      0n,
+    );
+    const shares = splitFree(rqKey, parseMilli(value) - held, newcomers);
+    for (const ns of missing) {
+      const hard = out.get(ns);
+      if (hard) hard[rqKey] = formatMilli(shares.get(ns) ?? 0n);
+    }
+  }
+  return out;
 }

@@ -83,7 +83,8 @@ describe("compute: VirtualMachine", function () {
     // The VM's cpu is charged to the tenant like any pod's.
     await waitFor("the tenant to count the VM's cpu", async () => {
       const t = await admin.get<Tenant>(TenantResource, tenantName);
-      return t.status?.used?.cpu === "2" && t.status.used.virtualmachines === "1";
+      if (t.status?.used?.cpu === "2" && t.status.used.virtualmachines === "1") return true;
+      throw new Error(`used ${JSON.stringify(t.status?.used)}`);
     });
 
     await admin.patch(VirtualMachineResource, "web", ns, "merge", { spec: { powerState: "Stopped" } });

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { remainingKinds } from "../../controllers/tenancy/blockers.ts";
 import { covers } from "../../controllers/tenancy/desired.ts";
 import { formatMilli, parseMilli } from "../../controllers/tenancy/quantity.ts";
-import { allocate, allocateAll, quotaKey, tenantUsage } from "../../controllers/tenancy/quota.ts";
+import { allocate, allocateAll, quotaKey, starved, tenantUsage } from "../../controllers/tenancy/quota.ts";
 
 describe("tenancy: quantities", () => {
   it("parses Kubernetes quantities to milli-units", () => {
@@ -104,6 +104,15 @@ describe("tenancy: splitting the tenant's headroom", () => {
         },
       ),
     );
+  });
+  it("rotates the spare units when there are fewer than namespaces, so none is starved", () => {
+    const states = ["a", "b", "c"].map((namespace) => ({ namespace, used: 0n, current: 0n }));
+    const holders = [0, 1, 2].map((r) => allocate("pods", 1000n, states, r).findIndex((h) => h > 0n));
+    expect(holders.sort()).to.deep.equal([0, 1, 2]);
+    expect(starved("pods", 2000n, [0n, 0n, 0n])).to.equal(true);
+    expect(starved("pods", 3000n, [0n, 0n, 0n])).to.equal(false);
+    expect(starved("cpu", 2n, [0n, 0n, 0n])).to.equal(true);
+    expect(starved("pods", 3000n, [3000n, 0n])).to.equal(false); // full: nothing to hand out
   });
   it("allocates every key of a tenant quota", () => {
     const out = allocateAll(
