@@ -122,6 +122,7 @@ const ENDPOINT_NODE_INDEX = "endpoint-node";
 const CLAIM_GRACE_MS = 10_000;
 /** Least time between two rebuilds of the node-program index. */
 const WORLD_REBUILD_MS = 500;
+const WORLD_REBUILD_MAX_MS = 5_000;
 
 function endpointName(pod: string, iface: number): string {
   return iface === 0 ? pod : `${pod}.eth${iface}`;
@@ -638,6 +639,7 @@ export function setupNetwork(
   let worldBuiltAt = 0;
   /** What this process last wrote per node program (a cache: the API server's copy decides). */
   const written = new Map<string, { resourceVersion?: string; text: string }>();
+  let recentCompileMs = 0;
   const invalidate = () => {
     world = undefined;
   };
@@ -696,15 +698,20 @@ export function setupNetwork(
     reconcile: async (req) => {
       const node = nodes.store.get(req.name);
       if (!node || node.metadata.deletionTimestamp) return; // the program goes with its Node (owner reference)
-      // Rebuilding the index is O(endpoints): at most once per WORLD_REBUILD_MS, so a burst of
-      // changes costs a few rebuilds, not one per change. The key comes back when it is due.
+      // Rebuilding the index is O(endpoints): at most once per floor, so a burst of changes
+      // costs a few rebuilds, not one per change. The floor grows with what a compile costs
+      // (10x the slowest recent one), keeping compilation to about a tenth of this process's
+      // time, so that it never starves endpoint provisioning. The key comes back when due.
+      const floor = Math.min(WORLD_REBUILD_MAX_MS, Math.max(WORLD_REBUILD_MS, 10 * recentCompileMs));
       const sinceBuild = performance.now() - worldBuiltAt;
-      if (!world && sinceBuild < WORLD_REBUILD_MS)
-        return { requeueAfterMs: Math.ceil(WORLD_REBUILD_MS - sinceBuild) };
+      if (!world && sinceBuild < floor) return { requeueAfterMs: Math.ceil(floor - sinceBuild) };
+      const started = performance.now();
       const spec: NodeProgramSpec = buildNodeProgram(currentWorld(), req.name);
       compiles.inc({ node: req.name });
       const current = programs.store.get(req.name);
       const text = JSON.stringify(spec);
+      // A decaying maximum: one slow compile raises the floor, which then relaxes.
+      recentCompileMs = Math.max(performance.now() - started, recentCompileMs * 0.9);
       const mine = written.get(req.name);
       // Unchanged since our own last write (same resourceVersion): compare our serialisations,
       // which is cheap; otherwise (edited by someone, or after a restart) compare canonically.
