@@ -14,7 +14,7 @@ export async function waitFor<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
   opts: WaitOptions = {},
 ): Promise<T> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let last: unknown;
   for (;;) {
     try {
@@ -26,7 +26,7 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const detail = last instanceof Error ? last.message : JSON.stringify(last);
-      throw new Error(`timed out after ${opts.timeoutMs ?? 30_000} ms waiting for ${what} (last: ${detail})`);
+      throw new Error(`timed out after ${opts.timeoutMs ?? 60_000} ms waiting for ${what} (last: ${detail})`);
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 100));
   }

@@ -176,7 +176,7 @@ describe("compute: VirtualMachine", function () {
     const t = ns.replace(/-default$/, "");
     await waitFor("VM 1", () => admin.create(VirtualMachineResource, vm("one", ns)));
     await waitFor("VM 2", () => admin.create(VirtualMachineResource, vm("two", `${t}-b`)), {
-      timeoutMs: 30_000,
+      timeoutMs: 90_000,
     });
     await waitFor(
       "the tenant to count 2 VMs",
@@ -190,7 +190,7 @@ describe("compute: VirtualMachine", function () {
     // A deleted VM frees its place.
     await admin.delete(VirtualMachineResource, "one", ns);
     await waitFor("VM 3 after one is deleted", () => admin.create(VirtualMachineResource, vm("three", ns)), {
-      timeoutMs: 60_000,
+      timeoutMs: 120_000,
     });
   });
 });
