@@ -334,6 +334,11 @@ describe("ai: GPU scheduler on kwok GPU nodes", function () {
     const j = await h.waitReason("overquota", "QuotaExceeded");
     expect(h.ready(j)?.message).to.match(/exceeded quota/);
     expect(await h.boundPods("overquota")).to.have.length(0);
+    // The refused gang leaves no pod behind (they would hold the namespace's quota).
+    await waitFor(
+      "the refused gang's pods to be gone",
+      async () => (await h.pods("overquota")).length === 0 || undefined,
+    );
     await h.job("fits", { queue: q, gpus: 1, replicas: { min: 2, max: 2 } });
     await h.waitPhase("fits", "Running");
   });
