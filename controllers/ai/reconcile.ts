@@ -1,3 +1,5 @@
+// The reconciler of the ai pillar (GPUJob, GPUQueue, and pods that name the GPU scheduler).
+//
 // The Centaurus GPU scheduler: binds pods whose spec.schedulerName is centaurus-gpu-scheduler
 // itself (pods/binding subresource), writing the chosen devices onto the pod in the same
 // call, and runs GPUJobs: gang admission, elastic growth and shrinking, fair share across
@@ -10,8 +12,7 @@
 // so a restarted operator allocates no device twice and finishes (or rolls back) a gang it
 // was binding when it stopped.
 
-import type { Histogram } from "prom-client";
-import { Counter, Histogram as PromHistogram, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
 import { applyStatus } from "../../pkg/kube/apply.ts";
@@ -167,7 +168,7 @@ export class GpuScheduler {
     this.log = opts.log;
     if (opts.registry) {
       const registers = [opts.registry];
-      this.decisionHistogram = new PromHistogram({
+      this.decisionHistogram = new Histogram({
         name: "centaurus_gpu_scheduler_decision_seconds",
         help: "Time to choose a node and devices for a pod or a gang, excluding API calls",
         labelNames: ["kind"],
