@@ -55,6 +55,24 @@ const quantile = (xs: number[], q: number) => {
 };
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
 
+/** Retries a call that failed on a transient error (a reset connection on a loaded machine, 429, 5xx). */
+async function retrying<T>(fn: () => Promise<T>, attempts = 6): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const transient =
+        code === "ECONNRESET" ||
+        code === "EPIPE" ||
+        code === 429 ||
+        (typeof code === "number" && code >= 500);
+      if (!transient || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 200 * i));
+    }
+  }
+}
+
 async function createPods(
   client: KubeClient,
   namespace: string,
@@ -64,23 +82,31 @@ async function createPods(
   const worker = async () => {
     while (next < PODS) {
       const i = next++;
-      await client.create(Resources.Pod, {
-        metadata: { name: `p-${i}`, namespace },
-        spec: {
-          ...(schedulerName ? { schedulerName } : {}),
-          containers: [
-            {
-              name: "c",
-              image: "registry.example/train:1",
-              resources: {
-                requests: { cpu: "10m", "nvidia.com/gpu": "1" },
-                limits: { "nvidia.com/gpu": "1" },
-              },
+      await retrying(() =>
+        client
+          .create(Resources.Pod, {
+            metadata: { name: `p-${i}`, namespace },
+            spec: {
+              ...(schedulerName ? { schedulerName } : {}),
+              containers: [
+                {
+                  name: "c",
+                  image: "registry.example/train:1",
+                  resources: {
+                    requests: { cpu: "10m", "nvidia.com/gpu": "1" },
+                    limits: { "nvidia.com/gpu": "1" },
+                  },
+                },
+              ],
+              // The GPU nodes are the only ones with nvidia.com/gpu; plain/edge nodes do not fit anyway.
             },
-          ],
-          // The GPU nodes are the only ones with nvidia.com/gpu; plain/edge nodes do not fit anyway.
-        },
-      });
+          })
+          .catch((err) => {
+            // A create whose answer was lost may have happened: that is fine.
+            if ((err as { code?: unknown }).code === 409) return undefined;
+            throw err;
+          }),
+      );
     }
   };
   await Promise.all(Array.from({ length: 16 }, worker));
@@ -106,9 +132,11 @@ function bindingWatch(client: KubeClient, namespace: string) {
 }
 
 async function clearNamespace(client: KubeClient, namespace: string): Promise<void> {
-  await client.request("DELETE", `/api/v1/namespaces/${namespace}/pods`, {
-    body: { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0 },
-  });
+  await retrying(() =>
+    client.request("DELETE", `/api/v1/namespaces/${namespace}/pods`, {
+      body: { kind: "DeleteOptions", apiVersion: "v1", gracePeriodSeconds: 0 },
+    }),
+  );
   await waitFor(
     `pods of ${namespace} to be gone`,
     async () => (await client.list(Resources.Pod, { namespace, limit: 1 })).items.length === 0 || undefined,
@@ -129,7 +157,7 @@ function throughput(boundAt: Map<string, number>): Phase {
 
 async function kubeSchedulerPhase(cluster: LocalCluster, client: KubeClient, run: number): Promise<Phase> {
   const namespace = `bench-kube-${run}`;
-  await client.create(Resources.Namespace, { metadata: { name: namespace } });
+  await retrying(() => client.create(Resources.Namespace, { metadata: { name: namespace } }));
   await cluster.stopComponent("kube-scheduler");
   await createPods(client, namespace, undefined);
   const { boundAt, informer } = bindingWatch(client, namespace);
@@ -146,7 +174,7 @@ async function kubeSchedulerPhase(cluster: LocalCluster, client: KubeClient, run
 
 async function centaurusPhase(client: KubeClient, run: number): Promise<Phase & { decisions: number[] }> {
   const namespace = `bench-gpu-${run}`;
-  await client.create(Resources.Namespace, { metadata: { name: namespace } });
+  await retrying(() => client.create(Resources.Namespace, { metadata: { name: namespace } }));
   await createPods(client, namespace, SCHEDULER_NAME);
   const { boundAt, informer } = bindingWatch(client, namespace);
   await informer.waitForSync();

@@ -12,7 +12,7 @@ import {
   podKey,
 } from "../controllers/ai/objects.ts";
 import { GpuCluster } from "../controllers/ai/placement.ts";
-import { NODE_INFORMER } from "../controllers/ai/scheduler.ts";
+import { NODE_INFORMER } from "../controllers/ai/reconcile.ts";
 import { connect } from "../pkg/kube/config.ts";
 import { isNotFound } from "../pkg/kube/errors.ts";
 import { Resources } from "../pkg/kube/resource.ts";

@@ -9,7 +9,7 @@ import { EventRecorder } from "../../pkg/status/events.ts";
 import type { ControllerModule } from "../index.ts";
 import { type GPUJob, GPUJobCRD, GPUJobs, GPUQueueCRD, GPUQueues } from "./api.ts";
 import { GpuProfiler } from "./profiler.ts";
-import { GpuScheduler, POD_INFORMER, type SchedulerOptions } from "./scheduler.ts";
+import { GpuScheduler, POD_INFORMER, type SchedulerOptions } from "./reconcile.ts";
 
 export interface AiSetupOptions {
   /** Test hook: runs before each binding (e.g. to stop the operator in the middle of a gang). */

@@ -16,7 +16,7 @@ import {
 } from "../../controllers/ai/api.ts";
 import { setupAi } from "../../controllers/ai/index.ts";
 import type { PodLike } from "../../controllers/ai/objects.ts";
-import type { GpuScheduler } from "../../controllers/ai/scheduler.ts";
+import type { GpuScheduler } from "../../controllers/ai/reconcile.ts";
 import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
@@ -334,6 +334,11 @@ describe("ai: GPU scheduler on kwok GPU nodes", function () {
     const j = await h.waitReason("overquota", "QuotaExceeded");
     expect(h.ready(j)?.message).to.match(/exceeded quota/);
     expect(await h.boundPods("overquota")).to.have.length(0);
+    // The refused gang leaves no pod behind (they would hold the namespace's quota).
+    await waitFor(
+      "the refused gang's pods to be gone",
+      async () => (await h.pods("overquota")).length === 0 || undefined,
+    );
     await h.job("fits", { queue: q, gpus: 1, replicas: { min: 2, max: 2 } });
     await h.waitPhase("fits", "Running");
   });

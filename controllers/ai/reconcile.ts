@@ -1,3 +1,5 @@
+// The reconciler of the ai pillar (GPUJob, GPUQueue, and pods that name the GPU scheduler).
+//
 // The Centaurus GPU scheduler: binds pods whose spec.schedulerName is centaurus-gpu-scheduler
 // itself (pods/binding subresource), writing the chosen devices onto the pod in the same
 // call, and runs GPUJobs: gang admission, elastic growth and shrinking, fair share across
@@ -10,8 +12,7 @@
 // so a restarted operator allocates no device twice and finishes (or rolls back) a gang it
 // was binding when it stopped.
 
-import type { Histogram } from "prom-client";
-import { Counter, Histogram as PromHistogram, type Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
 import { applyStatus } from "../../pkg/kube/apply.ts";
@@ -154,6 +155,10 @@ export class GpuScheduler {
   enqueuePod: (key: string) => void = () => {};
   /** Bare pods that found no room: retried when a GPU frees. */
   private readonly unplaced = new Set<string>();
+  /** The status this scheduler last wrote per job (read-your-writes; only it writes job status). */
+  private readonly lastStatus = new Map<string, { uid?: string; status: GPUJobStatus }>();
+  /** Pods being deleted (evicted, rolled back): their GPUs are about to be free. */
+  private readonly terminating = new Set<string>();
   /** Nodes known only from bound pods so far. */
   private readonly placeholders = new Set<string>();
 
@@ -163,7 +168,7 @@ export class GpuScheduler {
     this.log = opts.log;
     if (opts.registry) {
       const registers = [opts.registry];
-      this.decisionHistogram = new PromHistogram({
+      this.decisionHistogram = new Histogram({
         name: "centaurus_gpu_scheduler_decision_seconds",
         help: "Time to choose a node and devices for a pod or a gang, excluding API calls",
         labelNames: ["kind"],
@@ -224,6 +229,7 @@ export class GpuScheduler {
       this.onPodGone(p);
       return;
     }
+    if (p.metadata.deletionTimestamp) this.terminating.add(key);
     const a = podAssignment(p);
     if (!a) return;
     const need = Math.max(...a.devices) + 1;
@@ -258,6 +264,7 @@ export class GpuScheduler {
   }
 
   private onPodGone(p: PodLike): void {
+    this.terminating.delete(podKey(p));
     if (this.cluster.release(podKey(p), p.metadata.uid)) this.wakeWaiters();
   }
 
@@ -311,7 +318,14 @@ export class GpuScheduler {
     }
     // Bindings run in the background (bounded), so the next decision need not wait for the API.
     await this.acquireInFlight();
-    void this.bind(pod, a, true).finally(() => this.releaseInFlight());
+    void this.bind(pod, a, true)
+      .catch((err: unknown) => {
+        // The reservation is released; try the pod again (a transient API error must not
+        // leave it unscheduled, nor crash the process as an unhandled rejection).
+        this.log.warn({ pod: key, err: String(err) }, "binding failed; retrying");
+        setTimeout(() => this.enqueuePod(key), 1000).unref();
+      })
+      .finally(() => this.releaseInFlight());
   }
 
   private acquireInFlight(): Promise<void> {
@@ -351,8 +365,13 @@ export class GpuScheduler {
       this.bindings?.inc({ result: "bound" });
       return true;
     } catch (err) {
+      // A 409 for a pod already bound exactly as planned (a retry, or a stale cache) is success.
+      if (isConflict(err) && (await this.boundAs(pod, a))) {
+        this.bindings?.inc({ result: "already-bound" });
+        return true;
+      }
       this.bindings?.inc({ result: "error" });
-      if (reserved && !(isConflict(err) && (await this.boundAs(pod, a)))) this.cluster.release(key);
+      if (reserved) this.cluster.release(key);
       if (isNotFound(err) || isConflict(err)) return false;
       this.log.warn({ pod: key, err: String(err) }, "binding failed");
       throw err;
@@ -494,7 +513,7 @@ export class GpuScheduler {
   private runningJobs(): RunningJob[] {
     const byJob = new Map<string, { replicas: Set<string> }>();
     for (const h of this.cluster.allHolders()) {
-      if (!h.job) continue;
+      if (!h.job || this.terminating.has(h.key)) continue;
       const e = byJob.get(h.job) ?? { replicas: new Set() };
       e.replicas.add(h.key);
       byJob.set(h.job, e);
@@ -516,9 +535,31 @@ export class GpuScheduler {
     return out;
   }
 
+  /** The job from the cache, with the status this scheduler last wrote if the cache lags behind it. */
+  private currentJob(key: string): GPUJob | undefined {
+    const cached = this.jobs.store.get(key);
+    if (!cached) {
+      this.lastStatus.delete(key);
+      return undefined;
+    }
+    const mine = this.lastStatus.get(key);
+    return mine && mine.uid === cached.metadata.uid ? { ...cached, status: mine.status } : cached;
+  }
+
+  /** The job's pods as the API server has them now (before anything destructive; the cache may lag). */
+  private async livePods(job: GPUJob): Promise<PodLike[]> {
+    const list = await this.client.list<PodLike>(Resources.Pod, {
+      namespace: job.metadata.namespace,
+      labelSelector: `${JOB_LABEL}=${job.metadata.name}`,
+    });
+    return list.items.filter(
+      (p) => controllerOf(p)?.uid === job.metadata.uid && !isTerminal(p) && !p.metadata.deletionTimestamp,
+    );
+  }
+
   async reconcileJob(key: string): Promise<{ requeueAfterMs?: number } | undefined> {
     await this.bootstrap();
-    const job = this.jobs.store.get(key);
+    const job = this.currentJob(key);
     this.parked.delete(key);
     this.growable.delete(key);
     if (!job || job.metadata.deletionTimestamp) {
@@ -589,15 +630,19 @@ export class GpuScheduler {
     if (bound.length === 0 || phase === undefined || phase === "Pending" || phase === "Preempted") {
       if (active.length > 0 && phase !== "Running") {
         // Pods left from an admission that never recorded a plan: start over cleanly.
-        await this.deletePods(active);
+        await this.deletePods(await this.livePods(job));
         return { requeueAfterMs: 1000 };
       }
       if (phase === "Running" && bound.length === 0 && active.length > 0) return undefined;
       return this.admitJob(job);
     }
     // Running: a gang broken below its minimum (a replica deleted) is restarted as a whole.
-    if (active.length < job.spec.replicas.min && succeeded.length === 0) {
-      await this.deletePods(active);
+    if (
+      active.length < job.spec.replicas.min &&
+      succeeded.length === 0 &&
+      (await this.livePods(job)).length < job.spec.replicas.min
+    ) {
+      await this.deletePods(await this.livePods(job));
       await this.writeStatus(
         job,
         "Pending",
@@ -725,6 +770,22 @@ export class GpuScheduler {
     }
     if (!placed) {
       const wantsPreemption = verdict.ok || verdict.reason === "InsufficientGPUs";
+      const freeingSoon = this.unitsFreeingSoon();
+      if (
+        wantsPreemption &&
+        freeingSoon > 0 &&
+        this.cluster.freeUnits() + freeingSoon + 1e-9 >= min * units
+      ) {
+        // Earlier evictions are still being carried out: wait for them rather than evict more.
+        this.waiting.add(key);
+        await this.writeStatus(job, job.status?.phase === "Preempted" ? "Preempted" : "Pending", {
+          type: "Ready",
+          status: "False",
+          reason: "WaitingForPreemption",
+          message: `waiting for ${freeingSoon} GPU(s) being released`,
+        });
+        return { requeueAfterMs: 2000 };
+      }
       if (wantsPreemption) {
         const mine = load.get(job.spec.queue) ?? { used: 0, demand: 0 };
         const withJob = new Map(load).set(job.spec.queue, {
@@ -739,7 +800,7 @@ export class GpuScheduler {
           job.spec.queue,
           job.spec.priority ?? 0,
           min * units,
-          verdict.ok ? 0 : this.cluster.freeUnits(),
+          (verdict.ok ? 0 : this.cluster.freeUnits()) + freeingSoon,
           verdict.ok ? true : verdict.reclaim,
         );
         if (evictions && evictions.length > 0) {
@@ -823,17 +884,19 @@ export class GpuScheduler {
         if (!p?.spec?.nodeName) this.cluster.release(`${job.metadata.namespace}/${r.name}`);
       }
       const scaling = job.status?.phase === "Scaling";
-      // A failed scale-up removes only its new replicas; a failed admission removes the gang.
+      // A failed scale-up removes only its new replicas; a failed admission removes the gang
+      // (every pod of the job the API server has, plus any this call created).
+      const present = [...byName.values()];
       const doomed = scaling
-        ? active.filter((p) => planned.has(p.metadata.name ?? "") && !p.spec?.nodeName)
-        : active;
+        ? present.filter((p) => planned.has(p.metadata.name ?? "") && !p.spec?.nodeName)
+        : [...new Map([...present, ...(await this.livePods(job))].map((p) => [p.metadata.name, p])).values()];
       const created = [...planned]
         .filter((n) => !byName.has(n))
         .map((n) => ({ metadata: { name: n, namespace: job.metadata.namespace } }));
       await this.deletePods([...doomed, ...created]);
       await this.opts.events.record(job, "Warning", reason, message);
       if (scaling) {
-        const kept = active.filter((p) => p.spec?.nodeName);
+        const kept = present.filter((p) => p.spec?.nodeName);
         await this.writeStatus(
           job,
           "Running",
@@ -930,10 +993,18 @@ export class GpuScheduler {
   }
 
   /** Elastic growth towards max while GPUs are free and the queue's share allows. */
-  private async grow(job: GPUJob, active: PodLike[]): Promise<boolean> {
+  private async grow(job: GPUJob, cachedActive: PodLike[]): Promise<boolean> {
     const key = objectKey(job);
     const request = jobGpuRequest(job);
     const units = unitsOf(request);
+    if (
+      this.cluster.freeUnits() + 1e-9 < units ||
+      !this.cluster.find(request, job.spec.placement ?? "binpack")
+    )
+      return false;
+    // Count replicas from the API server, not a cache that may not show the newest ones yet.
+    const active = await this.livePods(job);
+    if (active.length !== cachedActive.length) return false;
     const tags: HolderTags = { job: key, queue: job.spec.queue, priority: job.spec.priority ?? 0 };
     const queues = this.queueInfos();
     const load = this.queueLoad();
@@ -997,7 +1068,7 @@ export class GpuScheduler {
     evictions: Array<{ key: string; replicas: number; preempt: boolean; reason: string }>,
   ): Promise<void> {
     for (const e of evictions) {
-      const victim = this.jobs.store.get(e.key);
+      const victim = this.currentJob(e.key);
       if (!victim) continue;
       const pods = this.jobPods(victim)
         .filter((p) => !isTerminal(p) && !p.metadata.deletionTimestamp)
@@ -1046,7 +1117,21 @@ export class GpuScheduler {
       .sort((a, b) => (a.name < b.name ? -1 : 1));
   }
 
+  /** GPU units held by pods that are being deleted. */
+  private unitsFreeingSoon(): number {
+    let units = 0;
+    for (const key of this.terminating) {
+      const h = this.cluster.holder(key);
+      // Never created, or already released: nothing to wait for.
+      if (!h) this.terminating.delete(key);
+      else
+        units += h.assignment.share ? h.assignment.share.computePercent / 100 : h.assignment.devices.length;
+    }
+    return units;
+  }
+
   private async deletePods(pods: Array<{ metadata: { name?: string; namespace?: string } }>): Promise<void> {
+    for (const p of pods) this.terminating.add(`${p.metadata.namespace ?? ""}/${p.metadata.name ?? ""}`);
     await Promise.all(
       pods.map((p) =>
         this.client.delete(Resources.Pod, p.metadata.name ?? "", p.metadata.namespace, {
@@ -1083,7 +1168,15 @@ export class GpuScheduler {
     for (const [k, v] of Object.entries(next))
       if (v === undefined) delete (next as Record<string, unknown>)[k];
     if (JSON.stringify(next) === JSON.stringify(prev)) return job;
-    return applyStatus<GPUJob>(this.client, GPUJobs, job.metadata.name ?? "", job.metadata.namespace, next);
+    const written = await applyStatus<GPUJob>(
+      this.client,
+      GPUJobs,
+      job.metadata.name ?? "",
+      job.metadata.namespace,
+      next,
+    );
+    this.lastStatus.set(objectKey(job), { uid: written.metadata.uid, status: written.status ?? next });
+    return written;
   }
 
   // ---------------------------------------------------------------- queues
