@@ -221,7 +221,7 @@ export class KubeClient {
     namespace: string | undefined,
     type: PatchType,
     patch: unknown,
-    opts: { subresource?: string; force?: boolean; fieldManager?: string } = {},
+    opts: { subresource?: string; force?: boolean; fieldManager?: string; dryRun?: boolean } = {},
   ): Promise<T> {
     return this.request<T>("PATCH", objectPath(rt, name, namespace, opts.subresource), {
       body: patch,
@@ -229,6 +229,7 @@ export class KubeClient {
       query: {
         fieldManager: opts.fieldManager ?? FIELD_MANAGER,
         force: type === "apply" ? (opts.force ?? true) : undefined,
+        dryRun: opts.dryRun ? "All" : undefined,
       },
     });
   }

@@ -130,6 +130,18 @@ for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
             });
           const expectError = b.directives["expect-error"];
           if (expectError) {
+            // Admission policies installed moments ago take a little while to be enforced:
+            // wait (with a server-side dry run, which changes nothing) until the refusal shows.
+            await waitFor(`block ${i}: the refusal to be enforced`, async () =>
+              new RegExp(expectError).test(
+                await errorOf(
+                  user.patch(rt, obj.metadata.name ?? "", obj.metadata.namespace, "apply", obj, {
+                    fieldManager: `kubectl-${who}`,
+                    dryRun: true,
+                  }),
+                ),
+              ),
+            );
             expect(await errorOf(applyIt()), `block ${i}`).to.match(new RegExp(expectError));
           } else {
             // A just-granted RoleBinding reaches the authorizer within moments: retry briefly.
