@@ -1,7 +1,7 @@
 // ai.centaurus.io/v1alpha1: GPUJob (namespaced) and GPUQueue (cluster-scoped) — the
 // TypeScript types and the CRD schemas, one source of truth.
 
-import type { CRDSpec, JSONSchema } from "../../pkg/kube/crd.ts";
+import { CONDITIONS_SCHEMA, type CRDSpec } from "../../pkg/kube/crd.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { ResourceType } from "../../pkg/kube/resource.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
@@ -100,24 +100,6 @@ export interface GPUQueue extends KubeObject {
   status?: GPUQueueStatus;
 }
 
-const conditionsSchema: JSONSchema = {
-  type: "array",
-  "x-kubernetes-list-type": "map",
-  "x-kubernetes-list-map-keys": ["type"],
-  items: {
-    type: "object",
-    required: ["type", "status", "reason", "message", "lastTransitionTime"],
-    properties: {
-      type: { type: "string" },
-      status: { type: "string", enum: ["True", "False", "Unknown"] },
-      reason: { type: "string" },
-      message: { type: "string" },
-      lastTransitionTime: { type: "string", format: "date-time" },
-      observedGeneration: { type: "integer" },
-    },
-  },
-};
-
 export const GPUJobCRD: CRDSpec = {
   group: GROUP,
   kind: "GPUJob",
@@ -211,7 +193,7 @@ export const GPUJobCRD: CRDSpec = {
           },
         },
       },
-      conditions: conditionsSchema,
+      conditions: CONDITIONS_SCHEMA,
     },
   },
   printerColumns: [
@@ -263,7 +245,7 @@ export const GPUQueueCRD: CRDSpec = {
       deservedGPUs: { type: "number" },
       runningJobs: { type: "integer" },
       waitingJobs: { type: "integer" },
-      conditions: conditionsSchema,
+      conditions: CONDITIONS_SCHEMA,
     },
   },
   printerColumns: [

@@ -1,11 +1,10 @@
 // The VirtualMachine kind (compute.centaurus.io/v1alpha1, namespaced): types and schema.
 
 import type { CRDSpec, JSONSchema } from "../../pkg/kube/crd.ts";
-import { resourceTypeOf } from "../../pkg/kube/crd.ts";
+import { CONDITIONS_SCHEMA as conditionsSchema, resourceTypeOf } from "../../pkg/kube/crd.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { ResourceType } from "../../pkg/kube/resource.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
-import { conditionsSchema } from "../tenancy/api.ts";
 
 export const GROUP = "compute.centaurus.io";
 /** On launcher pods (and the cloud-init Secret): the VM they belong to. */

@@ -7,8 +7,7 @@
 // (like a ClusterRole), and being cluster-scoped it can own, through owner references, every
 // object it applies (namespaced or not), so deleting it lets the garbage collector remove them.
 
-import type { CRDSpec, JSONSchema } from "../../pkg/kube/crd.ts";
-import { resourceTypeOf } from "../../pkg/kube/crd.ts";
+import { CONDITIONS_SCHEMA, type CRDSpec, type JSONSchema, resourceTypeOf } from "../../pkg/kube/crd.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
 
@@ -148,24 +147,6 @@ export interface Mission extends KubeObject {
 
 const stringMap: JSONSchema = { type: "object", additionalProperties: { type: "string" } };
 
-const conditionsSchema: JSONSchema = {
-  type: "array",
-  "x-kubernetes-list-type": "map",
-  "x-kubernetes-list-map-keys": ["type"],
-  items: {
-    type: "object",
-    required: ["type", "status", "reason", "message", "lastTransitionTime"],
-    properties: {
-      type: { type: "string" },
-      status: { type: "string", enum: ["True", "False", "Unknown"] },
-      reason: { type: "string" },
-      message: { type: "string" },
-      lastTransitionTime: { type: "string", format: "date-time" },
-      observedGeneration: { type: "integer" },
-    },
-  },
-};
-
 const labelSelectorSchema: JSONSchema = {
   type: "object",
   properties: {
@@ -267,7 +248,7 @@ export const edgeClusterCRD: CRDSpec = {
           unreachable: { type: "integer" },
         },
       },
-      conditions: conditionsSchema,
+      conditions: CONDITIONS_SCHEMA,
     },
   },
   printerColumns: [
@@ -371,7 +352,7 @@ export const missionCRD: CRDSpec = {
           },
         },
       },
-      conditions: conditionsSchema,
+      conditions: CONDITIONS_SCHEMA,
     },
   },
   printerColumns: [

@@ -2,8 +2,7 @@
 // TypeScript types and the CRD schemas (one source of truth), and the admission policy that
 // guards VPC deletion.
 
-import type { CRDSpec, JSONSchema } from "../../pkg/kube/crd.ts";
-import { resourceTypeOf } from "../../pkg/kube/crd.ts";
+import { CONDITIONS_SCHEMA, type CRDSpec, type JSONSchema, resourceTypeOf } from "../../pkg/kube/crd.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { ResourceType } from "../../pkg/kube/resource.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
@@ -193,24 +192,6 @@ function ipField(description: string): JSONSchema {
   });
 }
 
-const conditionsSchema: JSONSchema = {
-  type: "array",
-  "x-kubernetes-list-type": "map",
-  "x-kubernetes-list-map-keys": ["type"],
-  items: {
-    type: "object",
-    required: ["type", "status", "reason", "message", "lastTransitionTime"],
-    properties: {
-      type: { type: "string" },
-      status: { type: "string", enum: ["True", "False", "Unknown"] },
-      reason: { type: "string" },
-      message: { type: "string" },
-      lastTransitionTime: { type: "string", format: "date-time" },
-      observedGeneration: { type: "integer" },
-    },
-  },
-};
-
 const immutable = (what: string) => ({ rule: "self == oldSelf", message: `${what} is immutable` });
 
 export const vpcCRD: CRDSpec = {
@@ -254,7 +235,7 @@ export const vpcCRD: CRDSpec = {
       observedGeneration: { type: "integer" },
       vni: { type: "integer" },
       subnets: strList("Subnets in this VPC."),
-      conditions: conditionsSchema,
+      conditions: CONDITIONS_SCHEMA,
     },
   },
   printerColumns: [
@@ -321,7 +302,7 @@ export const subnetCRD: CRDSpec = {
       gateway: { type: "string" },
       availableIPs: { type: "integer" },
       usedIPs: { type: "integer" },
-      conditions: conditionsSchema,
+      conditions: CONDITIONS_SCHEMA,
     },
   },
   printerColumns: [

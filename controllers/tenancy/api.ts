@@ -1,7 +1,6 @@
 // The Tenant kind (tenancy.centaurus.io/v1alpha1, cluster-scoped): types and schema in one place.
 
-import type { CRDSpec, JSONSchema } from "../../pkg/kube/crd.ts";
-import { resourceTypeOf } from "../../pkg/kube/crd.ts";
+import { CONDITIONS_SCHEMA, type CRDSpec, type JSONSchema, resourceTypeOf } from "../../pkg/kube/crd.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { ResourceType } from "../../pkg/kube/resource.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
@@ -62,25 +61,6 @@ const quantityMap: JSONSchema = {
   },
 };
 const stringMap: JSONSchema = { type: "object", additionalProperties: { type: "string" } };
-
-const conditionSchema: JSONSchema = {
-  type: "object",
-  required: ["type", "status", "reason", "message", "lastTransitionTime"],
-  properties: {
-    type: { type: "string" },
-    status: { type: "string", enum: ["True", "False", "Unknown"] },
-    reason: { type: "string" },
-    message: { type: "string" },
-    lastTransitionTime: { type: "string", format: "date-time" },
-    observedGeneration: { type: "integer" },
-  },
-};
-export const conditionsSchema: JSONSchema = {
-  type: "array",
-  items: conditionSchema,
-  "x-kubernetes-list-type": "map",
-  "x-kubernetes-list-map-keys": ["type"],
-};
 
 export const tenantCRD: CRDSpec = {
   group: GROUP,
@@ -153,7 +133,7 @@ export const tenantCRD: CRDSpec = {
       hard: stringMap,
       used: stringMap,
       waitingFor: { type: "array", items: { type: "string" } },
-      conditions: conditionsSchema,
+      conditions: CONDITIONS_SCHEMA,
       observedGeneration: { type: "integer" },
     },
   },

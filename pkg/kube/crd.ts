@@ -71,6 +71,25 @@ export interface CustomResourceDefinition extends KubeObject {
 
 export const CATEGORY = "centaurus";
 
+/** status.conditions as metav1.Condition: a list keyed by type (the same for every kind). */
+export const CONDITIONS_SCHEMA: JSONSchema = {
+  type: "array",
+  "x-kubernetes-list-type": "map",
+  "x-kubernetes-list-map-keys": ["type"],
+  items: {
+    type: "object",
+    required: ["type", "status", "reason", "message", "lastTransitionTime"],
+    properties: {
+      type: { type: "string" },
+      status: { type: "string", enum: ["True", "False", "Unknown"] },
+      reason: { type: "string" },
+      message: { type: "string" },
+      lastTransitionTime: { type: "string", format: "date-time" },
+      observedGeneration: { type: "integer" },
+    },
+  },
+};
+
 /** The resource type a CRD serves, for clients and informers. */
 export function resourceTypeOf(c: CRDSpec): ResourceType {
   return {
