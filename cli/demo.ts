@@ -214,6 +214,26 @@ export async function runDemo(argv: string[]): Promise<number> {
     },
     { timeoutMs: 120_000 },
   ).catch((err: Error) => log(`  (not everything is Ready yet: ${err.message})`));
+  // Endpoints (and their IPs) follow the pods and VMs a moment later: wait for one per workload.
+  if (controllerModules.some((m) => m.name === "network")) {
+    const workloads = applied.filter(
+      (a) => a.resource.kind === "Pod" || a.resource.kind === "VirtualMachine",
+    ).length;
+    const endpoints = {
+      group: "network.centaurus.io",
+      version: "v1alpha1",
+      plural: "endpoints",
+      kind: "Endpoint",
+      namespaced: true,
+    };
+    await waitFor(
+      "an endpoint for every sample workload",
+      async () => (await rootClient.list(endpoints)).items.length >= workloads,
+      {
+        timeoutMs: 60_000,
+      },
+    ).catch((err: Error) => log(`  (${err.message})`));
+  }
   await printCentaurusObjects(rootClient, "root cluster");
   await printCentaurusObjects(childClient, "edge-1 cluster");
   process.stdout.write(

@@ -292,8 +292,13 @@ describe("shipping: helm chart, install.yaml, Prometheus (e2e)", function () {
       await waitFor("every sample to be Ready", () => samplesReady(admin, applied), { timeoutMs: 120_000 });
       expect(await forbiddenRequests(manager.metricsPort)).to.equal(0);
       // The samples go while the operator still runs, so their cleanup can finish.
+      // In reverse order; a VPC is refused while its subnets still exist (admission policy),
+      // so each delete is retried until what it depends on is gone.
       for (const { resource, object } of [...applied].reverse()) {
-        await admin.delete(resource, object.metadata.name ?? "", object.metadata.namespace);
+        await waitFor(`${resource.kind} ${object.metadata.name} deleted`, async () => {
+          await admin.delete(resource, object.metadata.name ?? "", object.metadata.namespace);
+          return true;
+        });
       }
       await waitFor(
         "the samples to be gone",
