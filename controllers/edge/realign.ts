@@ -2,21 +2,9 @@
 // which objects this cluster must apply and which it must remove. Realignment after a child
 // comes back is this same diff: nothing is replayed, the difference is written.
 
+import { canonicalJSON } from "../../pkg/kube/object.ts";
 import type { InventoryEntry, Mission, MissionObject, MissionSpec } from "./api.ts";
 import { MISSION_LABEL, PROPAGATED_BY_LABEL } from "./api.ts";
-
-/** JSON with object keys sorted: equal values give equal strings. */
-export function canonicalJSON(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJSON).join(",")}]`;
-  if (value && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    const keys = Object.keys(obj)
-      .filter((k) => obj[k] !== undefined)
-      .sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJSON(obj[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
 
 export function sameSpec(a: MissionSpec | undefined, b: MissionSpec | undefined): boolean {
   return canonicalJSON(a) === canonicalJSON(b);

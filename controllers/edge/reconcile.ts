@@ -23,7 +23,7 @@ import { Controller, type Request, type Result } from "../../pkg/controller/cont
 import { apply, applyStatus } from "../../pkg/kube/apply.ts";
 import { KubeClient } from "../../pkg/kube/client.ts";
 import { ApiError, isNotFound } from "../../pkg/kube/errors.ts";
-import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
+import { canonicalJSON, controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { apiVersionOf, Resources, type ResourceType, resourceId } from "../../pkg/kube/resource.ts";
 import { type Logger, rootLogger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
@@ -52,7 +52,6 @@ import {
 import { Discovery } from "./discovery.ts";
 import { type ClusterIdentity, placementMatches, routeMission } from "./placement.ts";
 import {
-  canonicalJSON,
   objectRef,
   planChildMissions,
   refKey,

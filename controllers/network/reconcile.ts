@@ -15,7 +15,7 @@ import { Controller } from "../../pkg/controller/controller.ts";
 import { apply, applyStatus } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { isAlreadyExists, isConflict, isNotFound } from "../../pkg/kube/errors.ts";
-import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
+import { canonicalJSON, controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
@@ -98,18 +98,6 @@ function nodeTransform(node: KubeObject): KubeObject {
     },
     status: { addresses: n.status?.addresses?.filter((a) => a.type === "InternalIP") },
   } as NodeView;
-}
-
-/** JSON with sorted keys: the API server returns objects with keys in its own order. */
-export function canonicalJSON(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJSON).join(",")}]`;
-  if (v && typeof v === "object") {
-    const entries = Object.entries(v as Record<string, unknown>)
-      .filter(([, x]) => x !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJSON(x)}`).join(",")}}`;
-  }
-  return JSON.stringify(v);
 }
 
 const CLAIM_POD_INDEX = "claim-pod";

@@ -10,7 +10,7 @@ import * as net from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { KubeClient } from "../../pkg/kube/client.ts";
-import { kubeConfigForToken } from "../../pkg/kube/config.ts";
+import { kubeConfigForToken, kubeconfigYaml } from "../../pkg/kube/config.ts";
 import { isAlreadyExists } from "../../pkg/kube/errors.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { ensureBinaries } from "./binaries.ts";
@@ -61,7 +61,7 @@ export function clusterDir(name: string): string {
   return join(clustersHome(), name);
 }
 
-function isAlive(pid: number | undefined): boolean {
+export function isAlive(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
@@ -202,29 +202,15 @@ export class LocalCluster {
     writeFileSync(join(this.state.dir, "state.json"), JSON.stringify(this.state, null, 2), { mode: 0o600 });
   }
 
+  /** A kubeconfig (YAML) that authenticates as one of the static users. */
+  kubeconfigYaml(user: string = ADMIN_USER): string {
+    const token = this.state.tokens[user];
+    if (!token) throw new Error(`no static user ${user} in cluster ${this.name}`);
+    return kubeconfigYaml({ name: this.name, server: this.state.server, caData: this.caData, user, token });
+  }
+
   private writeKubeconfig(file: string, user: string): void {
-    const s = this.state;
-    const yaml = [
-      "apiVersion: v1",
-      "kind: Config",
-      "clusters:",
-      `- name: ${s.name}`,
-      "  cluster:",
-      `    server: ${s.server}`,
-      `    certificate-authority-data: ${this.caData}`,
-      "users:",
-      `- name: ${user}`,
-      "  user:",
-      `    token: ${s.tokens[user]}`,
-      "contexts:",
-      `- name: ${s.name}`,
-      "  context:",
-      `    cluster: ${s.name}`,
-      `    user: ${user}`,
-      `current-context: ${s.name}`,
-      "",
-    ].join("\n");
-    writeFileSync(file, yaml, { mode: 0o600 });
+    writeFileSync(file, this.kubeconfigYaml(user), { mode: 0o600 });
   }
 
   private async bootstrap(progress: (l: string) => void, deadline: number): Promise<void> {

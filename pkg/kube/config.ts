@@ -1,6 +1,7 @@
 // Where the client's cluster comes from: an explicit file, KUBECONFIG, ~/.kube/config or in-cluster.
 
 import { KubeConfig } from "@kubernetes/client-node";
+import { stringify } from "yaml";
 import { KubeClient } from "./client.ts";
 
 export function loadKubeConfig(file?: string): KubeConfig {
@@ -30,4 +31,24 @@ export function kubeConfigForToken(server: string, token: string, caData?: strin
     currentContext: "ctx",
   });
   return kc;
+}
+
+/** A kubeconfig file (YAML) for one server, its CA and one bearer token. */
+export function kubeconfigYaml(opts: {
+  name: string;
+  server: string;
+  caData: string;
+  user: string;
+  token: string;
+}): string {
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      { name: opts.name, cluster: { server: opts.server, "certificate-authority-data": opts.caData } },
+    ],
+    users: [{ name: opts.user, user: { token: opts.token } }],
+    contexts: [{ name: opts.name, context: { cluster: opts.name, user: opts.user } }],
+    "current-context": opts.name,
+  });
 }

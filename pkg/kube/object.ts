@@ -74,3 +74,19 @@ export function controllerOf(obj: KubeObject): OwnerReference | undefined {
 export function isBeingDeleted(obj: KubeObject): boolean {
   return obj.metadata.deletionTimestamp !== undefined;
 }
+
+/**
+ * JSON with object keys sorted and undefined members dropped: equal values give equal strings,
+ * whatever order the API server returned the keys in.
+ */
+export function canonicalJSON(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJSON).join(",")}]`;
+  if (value && typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    const keys = Object.keys(obj)
+      .filter((k) => obj[k] !== undefined)
+      .sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJSON(obj[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}

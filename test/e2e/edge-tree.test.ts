@@ -9,11 +9,11 @@ import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { parse } from "yaml";
 import { type EdgeCluster, EdgeClusters, type Mission, Missions } from "../../controllers/edge/api.ts";
-import { canonicalJSON } from "../../controllers/edge/realign.ts";
 import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
+import { canonicalJSON } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 
 const Deployments = {
@@ -298,8 +298,8 @@ describe("edge tree across four real clusters (root → a, b; a → a1)", functi
       c("root"),
       "edge-nowhere",
       kubeconfigYAML(tree?.clusters.a1 as LocalCluster).replace(
-        /server: "[^"]+"/,
-        'server: "https://127.0.0.1:1"',
+        (tree?.clusters.a1 as LocalCluster | undefined)?.state.server ?? "",
+        "https://127.0.0.1:1",
       ),
     );
     await c("root").create(EdgeClusters, edgeCluster("nowhere", "edge-nowhere", {}));

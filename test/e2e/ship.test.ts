@@ -14,6 +14,7 @@ import { controllerModules } from "../../controllers/index.ts";
 import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
 import { freePort } from "../../hack/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
+import { kubeconfigYaml } from "../../pkg/kube/config.ts";
 import { isNotFound } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
@@ -29,17 +30,6 @@ const CHART = "manifests/charts/centaurus";
 interface RunningManager {
   child: ChildProcess;
   metricsPort: number;
-}
-
-function kubeconfigYaml(server: string, caData: string, token: string): string {
-  return stringify({
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [{ name: "c", cluster: { server, "certificate-authority-data": caData } }],
-    users: [{ name: "sa", user: { token } }],
-    contexts: [{ name: "c", context: { cluster: "c", user: "sa" } }],
-    "current-context": "c",
-  });
 }
 
 /** A token for the chart's ServiceAccount (TokenRequest API), as its pods would mount. */
@@ -202,6 +192,23 @@ describe("shipping: helm chart, install.yaml, Prometheus (e2e)", function () {
       encoding: "utf8",
     });
 
+  /** Writes a kubeconfig that authenticates as the chart's ServiceAccount, as its pods would. */
+  const serviceAccountKubeconfig = async (file: string): Promise<string> => {
+    const path = join(work, file);
+    const token = await serviceAccountToken(admin, "centaurus");
+    writeFileSync(
+      path,
+      kubeconfigYaml({
+        name: "local",
+        server: cluster.state.server,
+        caData: cluster.caData,
+        user: "centaurus",
+        token,
+      }),
+    );
+    return path;
+  };
+
   before(async function () {
     if (controllerModules.length === 0) this.skip();
     cluster = testCluster();
@@ -215,11 +222,7 @@ describe("shipping: helm chart, install.yaml, Prometheus (e2e)", function () {
 
   it("helm install → the manager with the chart's RBAC reconciles every sample → Prometheus scrapes every controller → helm uninstall leaves nothing", async () => {
     helm("install", "centaurus", CHART, "--namespace", NAMESPACE, "--create-namespace");
-    const kubeconfig = join(work, "sa.kubeconfig");
-    writeFileSync(
-      kubeconfig,
-      kubeconfigYaml(cluster.state.server, cluster.caData, await serviceAccountToken(admin, "centaurus")),
-    );
+    const kubeconfig = await serviceAccountKubeconfig("sa.kubeconfig");
     const manager = await startManager(kubeconfig);
     let prometheus: ChildProcess | undefined;
     try {
@@ -281,11 +284,7 @@ describe("shipping: helm chart, install.yaml, Prometheus (e2e)", function () {
 
   it("kubectl apply -f manifests/install.yaml works the same way, and kubectl delete removes it", async () => {
     kubectl("apply", "--server-side", "-f", "manifests/install.yaml");
-    const kubeconfig = join(work, "sa2.kubeconfig");
-    writeFileSync(
-      kubeconfig,
-      kubeconfigYaml(cluster.state.server, cluster.caData, await serviceAccountToken(admin, "centaurus")),
-    );
+    const kubeconfig = await serviceAccountKubeconfig("sa2.kubeconfig");
     const manager = await startManager(kubeconfig);
     try {
       const applied = await applyYaml(admin, samplesText());

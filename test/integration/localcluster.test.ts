@@ -7,19 +7,9 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { COMPONENTS, LocalCluster } from "../../hack/localcluster/cluster.ts";
+import { COMPONENTS, isAlive, LocalCluster } from "../../hack/localcluster/cluster.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
-
-function isAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("local control plane", function () {
   this.timeout(120_000);

@@ -13,7 +13,6 @@ import {
   selectorMatches,
 } from "../../controllers/edge/placement.ts";
 import {
-  canonicalJSON,
   mergePatch,
   planChildMissions,
   resolveObjects,
@@ -21,6 +20,7 @@ import {
   validateObjects,
 } from "../../controllers/edge/realign.ts";
 import { leafName } from "../../controllers/edge/tree.ts";
+import { canonicalJSON } from "../../pkg/kube/object.ts";
 
 const labels = fc.dictionary(
   fc.constantFrom("region", "tier", "gpu"),

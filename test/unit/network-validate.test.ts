@@ -1,9 +1,10 @@
 import { expect } from "chai";
 import type { Subnet, VPC } from "../../controllers/network/api.ts";
-import { canonicalJSON, podTransform } from "../../controllers/network/reconcile.ts";
+import { podTransform } from "../../controllers/network/reconcile.ts";
 import { desiredTenantNetwork } from "../../controllers/network/tenant.ts";
 import { subnetProblem, vpcProblem } from "../../controllers/network/validate.ts";
 import { TerminalError } from "../../pkg/controller/controller.ts";
+import { canonicalJSON } from "../../pkg/kube/object.ts";
 
 const vpc = (name: string, cidr: string, tenant: string, at: string): VPC => ({
   metadata: { name, creationTimestamp: at },
