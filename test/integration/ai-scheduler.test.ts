@@ -281,7 +281,12 @@ describe("ai: GPU scheduler on kwok GPU nodes", function () {
     await h.waitPhase("low", "Running");
     await h.job("high", { queue: q, gpus: 8, priority: 10, replicas: { min: 1, max: 1 } });
     await h.waitPhase("high", "Running", 60_000);
-    const low = await h.get("low");
+    // The preempted job's status may first say it queues behind "high" (while high was still
+    // waiting); it settles once high runs.
+    const low = await waitFor("low's status to settle after preemption", async () => {
+      const j = await h.get("low");
+      return ["Preempted", "InsufficientGPUs"].includes(h.ready(j)?.reason ?? "") ? j : undefined;
+    });
     expect(low.status?.phase).to.be.oneOf(["Preempted", "Pending"]);
     expect(h.ready(low)?.reason).to.be.oneOf(["Preempted", "InsufficientGPUs"]);
     // Equal priority never preempts: a second job at priority 10 waits.
