@@ -153,7 +153,26 @@ export class LocalCluster {
     return new LocalCluster(JSON.parse(readFileSync(file, "utf8")) as ClusterState);
   }
 
+  /**
+   * Starts the cluster. Free ports are picked before the components bind them, so another
+   * process (or another cluster starting at the same time) can take one in between; when a
+   * component fails because its port was taken, the start is retried on fresh ports.
+   */
   static async up(opts: UpOptions): Promise<LocalCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await LocalCluster.upOnce(opts);
+      } catch (err) {
+        const portRace = !opts.port && /address already in use/.test(String(err));
+        if (!portRace || attempt >= 3) throw err;
+        (opts.progress ?? ((l: string) => process.stderr.write(`${l}\n`)))(
+          `a port was taken while ${opts.name} was starting: retrying on other ports`,
+        );
+      }
+    }
+  }
+
+  private static async upOnce(opts: UpOptions): Promise<LocalCluster> {
     const progress = opts.progress ?? ((l: string) => process.stderr.write(`${l}\n`));
     const dir = clusterDir(opts.name);
     const existing = LocalCluster.load(opts.name);
