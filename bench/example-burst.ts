@@ -13,7 +13,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { LocalCluster } from "../hack/localcluster/cluster.ts";
+import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { Informer } from "../pkg/cache/informer.ts";
 import type { KubeClient } from "../pkg/kube/client.ts";
 import { Resources } from "../pkg/kube/resource.ts";

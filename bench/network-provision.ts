@@ -20,7 +20,7 @@ import {
   type VPC,
   VPCs,
 } from "../controllers/network/api.ts";
-import { LocalCluster } from "../hack/localcluster/cluster.ts";
+import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import type { Informer } from "../pkg/cache/informer.ts";
 import { Resources } from "../pkg/kube/resource.ts";
 import { waitFor } from "../pkg/testing/wait.ts";

@@ -1,8 +1,8 @@
 // `centaurus cluster up|down|status`: the local control plane.
 
 import { parseArgs } from "node:util";
-import { LocalCluster } from "../hack/localcluster/cluster.ts";
-import { parseNodeSpec } from "../hack/localcluster/nodes.ts";
+import { LocalCluster } from "../pkg/localcluster/cluster.ts";
+import { parseNodeSpec } from "../pkg/localcluster/nodes.ts";
 
 export const CLUSTER_HELP = `centaurus cluster — a real local Kubernetes control plane on this machine
 

@@ -7,9 +7,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type ControllerModule, controllerModules } from "../controllers/index.ts";
-import { LocalCluster } from "../hack/localcluster/cluster.ts";
-import { parseNodeSpec } from "../hack/localcluster/nodes.ts";
+import { controllerModules } from "../controllers/index.ts";
+import type { ControllerModule } from "../controllers/module.ts";
+import { LocalCluster } from "../pkg/localcluster/cluster.ts";
+import { parseNodeSpec } from "../pkg/localcluster/nodes.ts";
 import { apply } from "../pkg/kube/apply.ts";
 import type { KubeClient } from "../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../pkg/kube/crd.ts";

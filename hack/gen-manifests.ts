@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { BASE_RBAC, controllerModules, type PolicyRule } from "../controllers/index.ts";
+import { controllerModules } from "../controllers/index.ts";
+import { BASE_RBAC, type PolicyRule } from "../controllers/module.ts";
 import type { KubeObject } from "../pkg/kube/object.ts";
 import { renderCRDs } from "./gen-crds.ts";
 

@@ -1,6 +1,6 @@
 // Mocha root hooks: one real control plane for the whole run, stopped at the end.
 
-import type { LocalCluster } from "../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { setSharedCluster, startTestCluster } from "../pkg/testing/cluster.ts";
 
 let cluster: LocalCluster | undefined;

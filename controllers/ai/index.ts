@@ -6,7 +6,7 @@ import { type KubeObject, objectKey } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
-import type { ControllerModule } from "../index.ts";
+import type { ControllerModule } from "../module.ts";
 import { type GPUJob, GPUJobCRD, GPUJobs, GPUQueueCRD, GPUQueues } from "./api.ts";
 import { GpuProfiler } from "./profiler.ts";
 import { GpuScheduler, POD_INFORMER, type SchedulerOptions } from "./reconcile.ts";

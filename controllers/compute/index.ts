@@ -3,7 +3,7 @@
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
-import type { ControllerModule, PolicyRule } from "../index.ts";
+import type { ControllerModule, PolicyRule } from "../module.ts";
 import { RuntimeClassResource, virtualMachineCRD } from "./api.ts";
 import { virtualMachineController } from "./reconcile.ts";
 

@@ -1,6 +1,6 @@
 // Fornax: the edge-cluster tree (EdgeCluster, Mission) as a controller module.
 
-import type { ControllerModule } from "../index.ts";
+import type { ControllerModule } from "../module.ts";
 import { edgeClusterCRD, missionCRD } from "./api.ts";
 import { setupEdge } from "./reconcile.ts";
 

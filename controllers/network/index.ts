@@ -1,7 +1,7 @@
 // Mizar networking as a ControllerModule: VPCs, subnets, endpoints for pods and VMs, and
 // NetworkPolicy compiled into one NodeProgram per node.
 
-import type { ControllerModule } from "../index.ts";
+import type { ControllerModule } from "../module.ts";
 import {
   GROUP,
   NETWORK_CRDS,

@@ -1,7 +1,7 @@
 // The "tenancy" module: the Tenant kind, its controller, admission policies and RBAC.
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
-import type { ControllerModule, PolicyRule } from "../index.ts";
+import type { ControllerModule, PolicyRule } from "../module.ts";
 import {
   tenantCRD,
   ValidatingAdmissionPolicyBindingResource,

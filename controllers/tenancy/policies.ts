@@ -2,7 +2,7 @@
 // (not the controller hoping), and the per-tenant RBAC shapes (pure builders).
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
-import type { PolicyRule } from "../index.ts";
+import type { PolicyRule } from "../module.ts";
 import { GROUP, RUNTIME_CLASS_LABEL_PREFIX, RUNTIME_RESTRICTED_LABEL, TENANT_LABEL } from "./api.ts";
 
 const chartLabels = { "app.kubernetes.io/name": "centaurus", "app.kubernetes.io/part-of": "centaurus" };

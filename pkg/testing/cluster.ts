@@ -2,8 +2,8 @@
 // run (test/setup.ts starts it once); tests isolate themselves by namespace.
 
 import { randomBytes } from "node:crypto";
-import { LocalCluster } from "../../hack/localcluster/cluster.ts";
-import type { NodeProfile } from "../../hack/localcluster/nodes.ts";
+import { LocalCluster } from "../localcluster/cluster.ts";
+import type { NodeProfile } from "../localcluster/nodes.ts";
 
 let shared: LocalCluster | undefined;
 

@@ -17,7 +17,7 @@ import {
 import { setupAi } from "../../controllers/ai/index.ts";
 import type { PodLike } from "../../controllers/ai/objects.ts";
 import type { GpuScheduler } from "../../controllers/ai/reconcile.ts";
-import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
 import type { ApiError } from "../../pkg/kube/errors.ts";

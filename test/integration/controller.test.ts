@@ -1,7 +1,7 @@
 // The controller runtime driving the example mirror controller against a real API server.
 
 import { expect } from "chai";
-import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { retryOnConflict } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { isNotFound } from "../../pkg/kube/errors.ts";

@@ -15,7 +15,7 @@ import {
   missionCRD,
 } from "../../controllers/edge/api.ts";
 import { type EdgeOperator, setupEdge } from "../../controllers/edge/reconcile.ts";
-import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";

@@ -2,7 +2,7 @@
 // crash, an expired resourceVersion (410 Gone) and a watch that goes silent.
 
 import { expect } from "chai";
-import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { Informer } from "../../pkg/cache/informer.ts";
 import { KubeClient } from "../../pkg/kube/client.ts";
 import { kubeConfigForToken } from "../../pkg/kube/config.ts";

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { expect } from "chai";
-import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { KubeClient } from "../../pkg/kube/client.ts";
 import { kubeConfigForToken } from "../../pkg/kube/config.ts";
 import { Resources } from "../../pkg/kube/resource.ts";

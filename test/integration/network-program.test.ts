@@ -17,7 +17,7 @@ import {
   VPCs,
 } from "../../controllers/network/api.ts";
 import type { NetworkPolicy } from "../../controllers/network/policy.ts";
-import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";

@@ -16,7 +16,7 @@ import {
   VPCs,
 } from "../../controllers/network/api.ts";
 import { parseCIDR, parseIP } from "../../controllers/network/ipam.ts";
-import type { LocalCluster } from "../../hack/localcluster/cluster.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { ApiError, isNotFound } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";

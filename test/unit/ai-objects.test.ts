@@ -19,7 +19,7 @@ import {
 } from "../../controllers/ai/objects.ts";
 import { GpuCluster } from "../../controllers/ai/placement.ts";
 import { findOnPath, GpuProfiler, parseNvidiaSmi } from "../../controllers/ai/profiler.ts";
-import { fakeNode } from "../../hack/localcluster/nodes.ts";
+import { fakeNode } from "../../pkg/localcluster/nodes.ts";
 import { rootLogger } from "../../pkg/log.ts";
 
 const job = (spec: Partial<GPUJob["spec"]>): GPUJob => ({

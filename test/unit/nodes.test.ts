@@ -9,7 +9,7 @@ import {
   nodeName,
   PROFILE_LABEL,
   parseNodeSpec,
-} from "../../hack/localcluster/nodes.ts";
+} from "../../pkg/localcluster/nodes.ts";
 
 const EXPECTED_FORM =
   /expected profile=count with profile one of plain, gpu, edge, e\.g\. plain=3,gpu=2,edge=1/;
@@ -46,7 +46,7 @@ describe("localcluster: fake nodes", () => {
       expect(() => parseNodeSpec("plain=1,gpu=x")).to.throw(/bad --nodes entry "gpu=x"/);
     });
 
-    // BUG (hack/localcluster/nodes.ts:22-24): the count goes through Number(), so malformed
+    // BUG (pkg/localcluster/nodes.ts:22-24): the count goes through Number(), so malformed
     // entries are accepted: "plain=" and "plain= " give 0 (Number("") === 0), "plain=3=4" gives 3
     // (the extra "=4" is ignored), "gpu=0x2" gives 2 and "edge=1e1" gives 10. Expected: each throws
     // the "expected profile=count ..." error; actual: parseNodeSpec returns counts.

@@ -1,6 +1,6 @@
 // Fake node profiles for kwok: what each kind of node declares (pure: no I/O).
 
-import type { KubeObject } from "../../pkg/kube/object.ts";
+import type { KubeObject } from "../kube/object.ts";
 
 export type NodeProfile = "plain" | "gpu" | "edge";
 export const NODE_PROFILES: readonly NodeProfile[] = ["plain", "gpu", "edge"];

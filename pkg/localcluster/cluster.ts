@@ -9,10 +9,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import * as net from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { KubeClient } from "../../pkg/kube/client.ts";
-import { kubeConfigForToken, kubeconfigYaml } from "../../pkg/kube/config.ts";
-import { isAlreadyExists } from "../../pkg/kube/errors.ts";
-import { Resources } from "../../pkg/kube/resource.ts";
+import { KubeClient } from "../kube/client.ts";
+import { kubeConfigForToken, kubeconfigYaml } from "../kube/config.ts";
+import { isAlreadyExists } from "../kube/errors.ts";
+import { Resources } from "../kube/resource.ts";
 import { ensureBinaries } from "./binaries.ts";
 import { fakeNodes, type NodeProfile } from "./nodes.ts";
 import { createPki, type Pki, randomToken } from "./pki.ts";

@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const script = join(dirname(fileURLToPath(import.meta.url)), "..", "build-binaries.sh");
+const script = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", "build-binaries.sh");
 
 /** Returns the folder holding etcd, kube-apiserver, ..., building what is missing (with progress). */
 export function ensureBinaries(progress: (line: string) => void): Promise<string> {
