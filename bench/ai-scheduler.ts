@@ -19,11 +19,11 @@ import { GPUJobCRD, GPUQueueCRD, SCHEDULER_NAME } from "../controllers/ai/api.ts
 import { setupAi } from "../controllers/ai/index.ts";
 import type { PodLike } from "../controllers/ai/objects.ts";
 import { GpuCluster } from "../controllers/ai/placement.ts";
-import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { Informer } from "../pkg/cache/informer.ts";
 import type { KubeClient } from "../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../pkg/kube/crd.ts";
 import { Resources } from "../pkg/kube/resource.ts";
+import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { Manager } from "../pkg/manager/manager.ts";
 import { waitFor } from "../pkg/testing/wait.ts";
 

@@ -13,10 +13,10 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { Informer } from "../pkg/cache/informer.ts";
 import type { KubeClient } from "../pkg/kube/client.ts";
 import { Resources } from "../pkg/kube/resource.ts";
+import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { waitFor } from "../pkg/testing/wait.ts";
 import { type ConfigMap, MIRROR_LABEL, MIRROR_OF_LABEL } from "../test/fixtures/mirror-controller.ts";
 

@@ -20,9 +20,9 @@ import {
   type VPC,
   VPCs,
 } from "../controllers/network/api.ts";
-import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import type { Informer } from "../pkg/cache/informer.ts";
 import { Resources } from "../pkg/kube/resource.ts";
+import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { waitFor } from "../pkg/testing/wait.ts";
 import { installNetwork, podObject, startNetworkManager } from "../test/fixtures/network.ts";
 

@@ -21,9 +21,9 @@ import { type VirtualMachine, VirtualMachineResource } from "../controllers/comp
 import { computeModule } from "../controllers/compute/index.ts";
 import { type Tenant, TenantResource } from "../controllers/tenancy/api.ts";
 import { tenancyModule } from "../controllers/tenancy/index.ts";
-import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { Informer } from "../pkg/cache/informer.ts";
 import { Resources } from "../pkg/kube/resource.ts";
+import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { waitFor } from "../pkg/testing/wait.ts";
 import { installModules, waitQuotaCounts } from "../test/fixtures/tenancy.ts";
 

@@ -4,8 +4,8 @@ import type { CRDSpec } from "../pkg/kube/crd.ts";
 import { aiModule } from "./ai/index.ts";
 import { computeModule } from "./compute/index.ts";
 import { edgeModule } from "./edge/index.ts";
-import { networkModule } from "./network/index.ts";
 import type { ControllerModule } from "./module.ts";
+import { networkModule } from "./network/index.ts";
 import { tenancyModule } from "./tenancy/index.ts";
 
 export const controllerModules: ControllerModule[] = [

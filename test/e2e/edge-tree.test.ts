@@ -9,12 +9,12 @@ import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { parse } from "yaml";
 import { type EdgeCluster, EdgeClusters, type Mission, Missions } from "../../controllers/edge/api.ts";
-import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { canonicalJSON } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 
 const Deployments = {
   group: "apps",

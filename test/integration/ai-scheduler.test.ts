@@ -17,11 +17,11 @@ import {
 import { setupAi } from "../../controllers/ai/index.ts";
 import type { PodLike } from "../../controllers/ai/objects.ts";
 import type { GpuScheduler } from "../../controllers/ai/reconcile.ts";
-import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
 import type { ApiError } from "../../pkg/kube/errors.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";

@@ -1,12 +1,12 @@
 // The controller runtime driving the example mirror controller against a real API server.
 
 import { expect } from "chai";
-import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { retryOnConflict } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { isNotFound } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { Manager } from "../../pkg/manager/manager.ts";
 import { addFinalizer, removeFinalizer } from "../../pkg/status/finalizers.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";

@@ -15,13 +15,13 @@ import {
   missionCRD,
 } from "../../controllers/edge/api.ts";
 import { type EdgeOperator, setupEdge } from "../../controllers/edge/reconcile.ts";
-import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
 import { isInvalid } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";

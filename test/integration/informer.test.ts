@@ -2,13 +2,13 @@
 // crash, an expired resourceVersion (410 Gone) and a watch that goes silent.
 
 import { expect } from "chai";
-import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { Informer } from "../../pkg/cache/informer.ts";
 import { KubeClient } from "../../pkg/kube/client.ts";
 import { kubeConfigForToken } from "../../pkg/kube/config.ts";
 import { ApiError } from "../../pkg/kube/errors.ts";
 import { type KubeObject, objectKey } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { TcpProxy } from "../../pkg/testing/tcp-proxy.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";

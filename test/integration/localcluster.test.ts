@@ -7,8 +7,8 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { COMPONENTS, isAlive, LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import { COMPONENTS, isAlive, LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 
 describe("local control plane", function () {

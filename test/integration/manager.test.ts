@@ -3,10 +3,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { expect } from "chai";
-import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { KubeClient } from "../../pkg/kube/client.ts";
 import { kubeConfigForToken } from "../../pkg/kube/config.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { TcpProxy } from "../../pkg/testing/tcp-proxy.ts";

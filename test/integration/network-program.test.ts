@@ -17,9 +17,9 @@ import {
   VPCs,
 } from "../../controllers/network/api.ts";
 import type { NetworkPolicy } from "../../controllers/network/policy.ts";
-import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";

@@ -16,11 +16,11 @@ import {
   VPCs,
 } from "../../controllers/network/api.ts";
 import { parseCIDR, parseIP } from "../../controllers/network/ipam.ts";
-import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { ApiError, isNotFound } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { objectPath, Resources } from "../../pkg/kube/resource.ts";
+import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
