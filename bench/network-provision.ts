@@ -59,10 +59,7 @@ try {
   const client = await cluster.clientFor();
   await installNetwork(client);
   const { manager, controllers } = await startNetworkManager(client);
-  const idle = () =>
-    controllers.every(
-      (c) => c.queue.len() === 0 && c.queue.lenProcessing() === 0 && c.queue.lenDelayed() === 0,
-    );
+  const idle = () => controllers.every((c) => c.idle());
   await client.create(Resources.Namespace, { metadata: { name: NS } });
   await client.create<VPC>(VPCs, {
     metadata: { name: "bench" },

@@ -65,8 +65,8 @@ export function setupAi(manager: Manager, client: KubeClient, opts: AiSetupOptio
     logger: log,
     reconcile: async (req) => scheduler.reconcileQueue(req.key),
   });
-  scheduler.enqueueJob = (key) => jobs.queue.add(key);
-  scheduler.enqueuePod = (key) => pods.queue.add(key);
+  scheduler.enqueueJob = (key) => jobs.enqueue(key);
+  scheduler.enqueuePod = (key) => pods.enqueue(key);
   manager.add(jobs).add(pods).add(queues);
 
   const profiler = new GpuProfiler({

@@ -319,8 +319,8 @@ export class EdgeOperator {
       client,
       await this.ownID(),
       (kind, key) => {
-        if (kind === "mission") this.missionController.queue.add(key);
-        else this.edgeController.queue.add(key);
+        if (kind === "mission") this.missionController.enqueue(key);
+        else this.edgeController.enqueue(key);
       },
       this.log.child({ child: name }),
     );
@@ -337,7 +337,7 @@ export class EdgeOperator {
   }
 
   private requeueMissions(): void {
-    for (const k of this.missionNames()) this.missionController.queue.add(k);
+    for (const k of this.missionNames()) this.missionController.enqueue(k);
   }
 
   /**
@@ -684,7 +684,7 @@ export class EdgeOperator {
       const name = o.metadata.labels?.[MISSION_LABEL];
       if (!name) return;
       this.drifted.add(name);
-      this.missionController.queue.add(name);
+      this.missionController.enqueue(name);
     };
     this.cache()
       .informerFor(rt, { labelSelector: MISSION_LABEL })

@@ -567,12 +567,12 @@ export function setupNetwork(
     const name = s.metadata.name ?? "";
     for (const ns of s.spec.namespaces ?? []) {
       for (const p of pods.store.byIndex("namespace", ns))
-        endpointController.queue.add(`${ns}/${p.metadata.name}`);
+        endpointController.enqueue(`${ns}/${p.metadata.name}`);
     }
     for (const p of pods.store.list()) {
       const a = p.metadata.annotations?.[SUBNET_ANNOTATION];
       if (a?.split(",").some((x) => x.trim() === name))
-        endpointController.queue.add(`${p.metadata.namespace}/${p.metadata.name}`);
+        endpointController.enqueue(`${p.metadata.namespace}/${p.metadata.name}`);
     }
   };
   subnets.addEventHandler({
@@ -587,7 +587,7 @@ export function setupNetwork(
   });
   // Endpoints changed by someone else (or deleted) are put back by their pod's reconcile.
   endpoints.addEventHandler({
-    onDelete: (e) => endpointController.queue.add(`${e.metadata.namespace}/${e.spec.pod.name}`),
+    onDelete: (e) => endpointController.enqueue(`${e.metadata.namespace}/${e.spec.pod.name}`),
   });
 
   // ------------------------------------------------------------------ claim sweeper
@@ -725,7 +725,7 @@ export function setupNetwork(
 
   // A short delay batches a burst of changes (100 pods created at once) into one compile per node.
   const enqueueNodes = (names: Iterable<string>) => {
-    for (const n of names) if (n && nodes.store.get(n)) programController.queue.addAfter(n, 100);
+    for (const n of names) if (n && nodes.store.get(n)) programController.enqueue(n, 100);
   };
   const allNodes = () => {
     invalidate();
@@ -846,16 +846,16 @@ export function setupNetwork(
 
   // VPC status lists its subnets; subnets follow their VPC's readiness and VNI.
   subnets.addEventHandler({
-    onAdd: (s) => vpcController.queue.add(s.spec.vpc),
+    onAdd: (s) => vpcController.enqueue(s.spec.vpc),
     onUpdate: (old, cur) => {
-      if (old.spec.vpc !== cur.spec.vpc) vpcController.queue.add(old.spec.vpc);
-      if (old.metadata.generation !== cur.metadata.generation) vpcController.queue.add(cur.spec.vpc);
+      if (old.spec.vpc !== cur.spec.vpc) vpcController.enqueue(old.spec.vpc);
+      if (old.metadata.generation !== cur.metadata.generation) vpcController.enqueue(cur.spec.vpc);
     },
-    onDelete: (s) => vpcController.queue.add(s.spec.vpc),
+    onDelete: (s) => vpcController.enqueue(s.spec.vpc),
   });
   const wakeSubnetsOf = (v: VPC) => {
     for (const s of subnets.store.byIndex(SUBNET_VPC_INDEX, v.metadata.name ?? ""))
-      subnetController.queue.add(s.metadata.name ?? "");
+      subnetController.enqueue(s.metadata.name ?? "");
   };
   vpcs.addEventHandler({
     onAdd: wakeSubnetsOf,
@@ -863,25 +863,25 @@ export function setupNetwork(
     onDelete: (v) => {
       wakeSubnetsOf(v);
       // Overlap losers may now be free to go ahead.
-      for (const o of vpcs.store.list()) vpcController.queue.add(o.metadata.name ?? "");
+      for (const o of vpcs.store.list()) vpcController.enqueue(o.metadata.name ?? "");
     },
   });
   subnets.addEventHandler({
     onDelete: (s) => {
       for (const o of subnets.store.byIndex(SUBNET_VPC_INDEX, s.spec.vpc))
-        subnetController.queue.add(o.metadata.name ?? "");
+        subnetController.enqueue(o.metadata.name ?? "");
     },
   });
   // Used/available counts follow the claims (coalesced by the queue).
   claims.addEventHandler({
-    onAdd: (c) => subnetController.queue.add(c.spec.subnet),
-    onDelete: (c) => subnetController.queue.add(c.spec.subnet),
+    onAdd: (c) => subnetController.enqueue(c.spec.subnet),
+    onDelete: (c) => subnetController.enqueue(c.spec.subnet),
   });
   // A claim whose pod disappears is checked by the sweeper.
   pods.addEventHandler({
     onDelete: (p) => {
       for (const c of claims.store.byIndex(CLAIM_POD_INDEX, `${p.metadata.namespace}/${p.metadata.name}`)) {
-        claimController.queue.addAfter(c.metadata.name ?? "", CLAIM_GRACE_MS);
+        claimController.enqueue(c.metadata.name ?? "", CLAIM_GRACE_MS);
       }
     },
   });

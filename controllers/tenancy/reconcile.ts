@@ -66,10 +66,14 @@ const OWNED: ResourceType[] = [
   Resources.ClusterRoleBinding,
 ];
 
+/** Every kind a tenant owns is watched with this one set of options (declared once: shared informers). */
+const TENANT_OWNED_INFORMER = {
+  labelSelector: TENANT_LABEL,
+  indexers: { [TENANT_INDEX]: labelIndex(TENANT_LABEL) },
+};
+
 function tenantInformer(factory: SharedInformerFactory, rt: ResourceType): Informer<KubeObject> {
-  const inf = factory.informerFor(rt, { labelSelector: TENANT_LABEL });
-  inf.store.addIndexer(TENANT_INDEX, labelIndex(TENANT_LABEL));
-  return inf;
+  return factory.informerFor(rt, TENANT_OWNED_INFORMER);
 }
 
 export interface TenancyOptions {

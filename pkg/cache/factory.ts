@@ -1,5 +1,8 @@
 // One shared informer per (resource, namespace, selectors): every controller that watches
 // pods reads the same cache and the API server serves one watch, not one per controller.
+// Its transform and indexers are fixed by the first caller; a later caller that asks for
+// different ones gets an error instead of silently reading objects shaped for someone else
+// (declare each informer's options once, as a constant, and share it).
 
 import type { KubeClient } from "../kube/client.ts";
 import type { KubeObject } from "../kube/object.ts";
@@ -7,8 +10,24 @@ import { type ResourceType, resourceId } from "../kube/resource.ts";
 import type { Logger } from "../log.ts";
 import { Informer, type InformerOptions } from "./informer.ts";
 
+// biome-ignore lint/suspicious/noExplicitAny: options of informers of every object type
+type Shape = { transform?: (o: any) => any; indexers?: Record<string, unknown> };
+
+/** What a later caller's options change about an existing informer, if anything it gave. */
+function shapeConflict(first: Shape | undefined, opts: Shape): string | undefined {
+  if (opts.transform && opts.transform !== first?.transform) return "transform";
+  if (opts.indexers) {
+    const mine = Object.entries(opts.indexers);
+    const theirs = first?.indexers ?? {};
+    if (mine.length !== Object.keys(theirs).length || mine.some(([k, fn]) => theirs[k] !== fn))
+      return "indexers";
+  }
+  return undefined;
+}
+
 export class SharedInformerFactory {
   private readonly informers = new Map<string, Informer<KubeObject>>();
+  private readonly shapes = new Map<string, Shape>();
   private started = false;
 
   constructor(
@@ -30,8 +49,16 @@ export class SharedInformerFactory {
     if (!informer) {
       informer = new Informer<T>(this.client, rt, { ...this.defaults, ...opts } as InformerOptions<T>);
       this.informers.set(id, informer as unknown as Informer<KubeObject>);
+      this.shapes.set(id, { transform: opts.transform, indexers: opts.indexers });
       if (this.started) informer.start();
+      return informer;
     }
+    const first = this.shapes.get(id);
+    const conflict = shapeConflict(first, opts);
+    if (conflict)
+      throw new Error(
+        `informer for ${id}: ${conflict} differs from the first caller's (share one InformerOptions constant)`,
+      );
     return informer;
   }
 

@@ -110,6 +110,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   start(): void {
+    this.store.seal();
     if (this.running) return;
     this.running = true;
     this.stopper = new AbortController();

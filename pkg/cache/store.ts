@@ -51,9 +51,21 @@ export class Store<T extends KubeObject> {
     for (const [name, fn] of Object.entries(indexers)) this.addIndexer(name, fn);
   }
 
-  /** Adds an index; existing objects are filed under it at once. */
+  private sealed = false;
+
+  /** No more indexers: the informer started, and readers rely on the indexes being complete. */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  /** Adds an index before the informer starts; declare indexers in InformerOptions.indexers. */
   addIndexer(name: string, fn: IndexFunc<T>): void {
     if (this.indexers.has(name)) return;
+    if (this.sealed) {
+      throw new Error(
+        `index "${name}" added after the informer started: declare it in InformerOptions.indexers`,
+      );
+    }
     this.indexers.set(name, fn);
     const index = new Map<string, Set<string>>();
     this.indices.set(name, index);

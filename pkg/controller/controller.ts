@@ -1,6 +1,9 @@
 // A controller: watches a primary resource (For), the resources it creates (Owns) and any
-// others that matter (Watches), turns every change into the key of the primary object, and
-// runs reconcile(key) with N workers over a de-duplicating, rate-limited work queue.
+// others that matter (Watches: a mapper and a predicate each, see watch.ts), turns every
+// change into the key of the primary object, and runs reconcile(key) with N workers over a
+// de-duplicating, rate-limited work queue that only the controller itself touches. Failures
+// go through an error policy (error-policy.ts): transient ones back off, terminal ones are
+// reported once and not retried.
 //
 // Level-triggered: reconcile is told which object to look at, never what changed, so it must
 // read the current state and converge on it; any missed event is healed by the next one.
@@ -9,12 +12,18 @@ import { randomUUID } from "node:crypto";
 import type { Registry } from "prom-client";
 import type { SharedInformerFactory } from "../cache/factory.ts";
 import type { Informer, InformerOptions } from "../cache/informer.ts";
-import { controllerOf, type KubeObject, objectKey, splitKey } from "../kube/object.ts";
-import { apiVersionOf, type ResourceType } from "../kube/resource.ts";
+import { type KubeObject, objectKey, splitKey } from "../kube/object.ts";
+import type { ResourceType } from "../kube/resource.ts";
 import { type Logger, rootLogger } from "../log.ts";
 import { type ControllerMetrics, controllerMetrics } from "../metrics/registry.ts";
 import { defaultControllerRateLimiter, type RateLimiter } from "../queue/rate-limiter.ts";
 import { promWorkQueueMetrics, WorkQueue } from "../queue/work-queue.ts";
+import { defaultClassify, type ErrorPolicy, TerminalError } from "./error-policy.ts";
+import { ownerKey } from "./mappers.ts";
+import type { Mapper, Predicate, Watch } from "./watch.ts";
+
+export { TerminalError } from "./error-policy.ts";
+export { ownerKey } from "./mappers.ts";
 
 export interface Request {
   /** "namespace/name" or "name" */
@@ -28,14 +37,6 @@ export interface Result {
   requeueAfterMs?: number;
 }
 
-/** An error that retrying cannot fix (bad input): reported, not retried. */
-export class TerminalError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "TerminalError";
-  }
-}
-
 export interface ReconcileContext {
   log: Logger;
   reconcileId: string;
@@ -46,36 +47,20 @@ export interface ReconcileContext {
 // biome-ignore lint/suspicious/noConfusingVoidType: a reconciler that is simply done returns nothing
 export type ReconcileFunc = (req: Request, ctx: ReconcileContext) => Promise<Result | void>;
 
-/** Maps a watched object to the keys of the primary objects it affects. */
-export type MapFunc = (obj: KubeObject) => string[];
-
-export interface WatchSpec {
-  resource: ResourceType;
-  map: MapFunc;
-  informer?: InformerOptions<KubeObject>;
-}
-
 export interface ControllerOptions {
   name: string;
   for: ResourceType;
   forInformer?: InformerOptions<KubeObject>;
+  forPredicate?: Predicate;
   /** Kinds this controller creates with a controller owner reference to the primary. */
-  owns?: Array<{ resource: ResourceType; informer?: InformerOptions<KubeObject> }>;
-  watches?: WatchSpec[];
+  owns?: Array<{ resource: ResourceType; informer?: InformerOptions<KubeObject>; predicate?: Predicate }>;
+  watches?: Watch[];
   reconcile: ReconcileFunc;
+  errorPolicy?: ErrorPolicy;
   /** Parallel workers (a key is never reconciled by two at once). */
   concurrency?: number;
   rateLimiter?: RateLimiter<string>;
   logger?: Logger;
-}
-
-/** The key of the primary object an owned object belongs to, if the owner is of kind `owner`. */
-export function ownerKey(obj: KubeObject, owner: ResourceType): string | undefined {
-  const ref = controllerOf(obj);
-  if (!ref || ref.kind !== owner.kind || ref.apiVersion.split("/")[0] !== apiVersionOf(owner).split("/")[0]) {
-    return undefined;
-  }
-  return owner.namespaced ? `${obj.metadata.namespace ?? ""}/${ref.name}` : ref.name;
 }
 
 export class Controller {
@@ -103,8 +88,24 @@ export class Controller {
     });
   }
 
-  get queue(): WorkQueue<string> {
+  private get queue(): WorkQueue<string> {
     return this.workQueue;
+  }
+
+  /**
+   * Puts a key on the queue, for sources that have no informer (a child cluster's watch, a
+   * timer in a Runnable). Reconcilers never call this on themselves: they return
+   * `{ requeueAfterMs }`, and changes reach them through declared watches.
+   */
+  enqueue(key: string, delayMs = 0): void {
+    if (delayMs > 0) this.queue.addAfter(key, delayMs);
+    else this.queue.add(key);
+  }
+
+  /** Nothing queued, delayed or in progress (benchmarks wait for this). */
+  idle(): boolean {
+    const q = this.queue;
+    return q.len() === 0 && q.lenProcessing() === 0 && q.lenDelayed() === 0;
   }
 
   /** Wires informers to the queue; called by the manager before caches start. */
@@ -123,28 +124,43 @@ export class Controller {
     }
     // Every change to a watched object enqueues the primary keys it maps to; an update maps
     // both the old and the new object, so a change of owner or label wakes both sides.
-    const enqueueMapped = (
-      informer: Informer<KubeObject>,
-      map: (o: KubeObject) => Array<string | undefined>,
-    ) => {
-      const enqueue = (o: KubeObject) => {
-        for (const k of map(o)) if (k) this.queue.add(k);
-      };
-      informer.addEventHandler({
-        onAdd: enqueue,
-        onUpdate: (old, o) => {
-          enqueue(old);
-          enqueue(o);
-        },
-        onDelete: enqueue,
-      });
-    };
-    enqueueMapped(factory.informerFor(this.opts.for, this.opts.forInformer), (o) => [objectKey(o)]);
+    const primary = this.opts.for;
+    this.wire(
+      factory.informerFor(primary, this.opts.forInformer),
+      (o) => [objectKey(o)],
+      this.opts.forPredicate,
+    );
     for (const owned of this.opts.owns ?? []) {
-      enqueueMapped(factory.informerFor(owned.resource, owned.informer), (o) => [ownerKey(o, this.opts.for)]);
+      this.wire(
+        factory.informerFor(owned.resource, owned.informer),
+        (o) => [ownerKey(o, primary)],
+        owned.predicate,
+      );
     }
-    for (const w of this.opts.watches ?? [])
-      enqueueMapped(factory.informerFor(w.resource, w.informer), w.map);
+    for (const w of this.opts.watches ?? []) {
+      this.wire(factory.informerFor(w.resource, w.informer), w.map, w.predicate, w.delayMs);
+    }
+  }
+
+  /** Every change the predicate lets through enqueues the keys the mapper gives; an update maps
+   * both the old and the new object, so a change of owner or label wakes both sides. */
+  private wire(informer: Informer<KubeObject>, map: Mapper, predicate?: Predicate, delayMs = 0): void {
+    const enqueue = (o: KubeObject) => {
+      for (const k of map(o)) if (k) this.enqueue(k, delayMs);
+    };
+    informer.addEventHandler({
+      onAdd: (o) => {
+        if (predicate?.create?.(o) ?? true) enqueue(o);
+      },
+      onUpdate: (old, o) => {
+        if (!(predicate?.update?.(old, o) ?? true)) return;
+        enqueue(old);
+        enqueue(o);
+      },
+      onDelete: (o) => {
+        if (predicate?.delete?.(o) ?? true) enqueue(o);
+      },
+    });
   }
 
   get concurrency(): number {
@@ -185,16 +201,10 @@ export class Controller {
     this.active++;
     this.metrics?.activeWorkers.set(labels, this.active);
     const start = performance.now();
+    const req: Request = { key, ...splitKey(key) };
+    const ctx: ReconcileContext = { log, reconcileId, cache: this.factory as SharedInformerFactory };
     try {
-      const { namespace, name } = splitKey(key);
-      const result = await this.opts.reconcile(
-        { key, namespace, name },
-        {
-          log,
-          reconcileId,
-          cache: this.factory as SharedInformerFactory,
-        },
-      );
+      const result = await this.opts.reconcile(req, ctx);
       if (result?.requeueAfterMs !== undefined) {
         this.queue.forget(key);
         this.queue.addAfter(key, result.requeueAfterMs);
@@ -204,25 +214,46 @@ export class Controller {
         this.metrics?.reconcileTotal.inc({ ...labels, result: "success" });
       }
     } catch (err) {
-      this.metrics?.reconcileTotal.inc({ ...labels, result: "error" });
-      this.metrics?.reconcileErrors.inc(labels);
-      if (err instanceof TerminalError) {
-        // Retrying cannot help: the reconciler has reported it (status or event); wait for a change.
-        this.metrics?.terminalErrors.inc(labels);
-        this.queue.forget(key);
-        log.warn({ err: err.message }, "reconcile failed for good (terminal error): not retrying");
-      } else {
-        if (!(err instanceof Error)) this.metrics?.panics.inc(labels);
-        this.queue.addRateLimited(key);
-        log.warn(
-          { err: err instanceof Error ? err.message : String(err), retries: this.queue.numRequeues(key) },
-          "reconcile failed: retrying with backoff",
-        );
-      }
+      await this.handleError(err, req, ctx);
     } finally {
       this.metrics?.reconcileTime.observe(labels, (performance.now() - start) / 1000);
       this.active--;
       this.metrics?.activeWorkers.set(labels, this.active);
+    }
+  }
+
+  private async handleError(err: unknown, req: Request, ctx: ReconcileContext): Promise<void> {
+    const labels = { controller: this.name };
+    const { key } = req;
+    this.metrics?.reconcileTotal.inc({ ...labels, result: "error" });
+    this.metrics?.reconcileErrors.inc(labels);
+    if (!(err instanceof Error)) this.metrics?.panics.inc(labels);
+    const action = (this.opts.errorPolicy?.classify ?? defaultClassify)(err);
+    const message = err instanceof Error ? err.message : String(err);
+    if (action.retry === "never") {
+      // Retrying cannot help: show it to the user once, then wait for a change of the object.
+      this.metrics?.terminalErrors.inc(labels);
+      this.queue.forget(key);
+      const report = this.opts.errorPolicy?.report;
+      if (report) {
+        await report(req, err instanceof Error ? err : new TerminalError(message), ctx).catch((e) =>
+          ctx.log.warn(
+            { err: e instanceof Error ? e.message : String(e) },
+            "could not report a terminal error",
+          ),
+        );
+      }
+      ctx.log.warn({ err: message }, "reconcile failed for good (terminal error): not retrying");
+    } else if (action.retry === "after") {
+      this.queue.forget(key);
+      this.queue.addAfter(key, action.ms);
+      ctx.log.warn({ err: message, retryAfterMs: action.ms }, "reconcile failed: retrying after a delay");
+    } else {
+      this.queue.addRateLimited(key);
+      ctx.log.warn(
+        { err: message, retries: this.queue.numRequeues(key) },
+        "reconcile failed: retrying with backoff",
+      );
     }
   }
 }

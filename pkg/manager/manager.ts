@@ -1,18 +1,20 @@
-// The manager runs a set of controllers in one process: shared informers, Lease leader
-// election (only the leader reconciles; standbys keep warm caches), the metrics and probe
-// endpoints, and a graceful shutdown that drains in-flight reconciles.
+// The manager runs a set of controllers and runnables in one process: shared informers,
+// Lease leader election (only the leader reconciles; standbys keep warm caches), the metrics
+// and probe endpoints, and a graceful shutdown that drains in-flight reconciles, then stops
+// every runnable (which waits for its own in-flight work).
 
 import { randomUUID } from "node:crypto";
 import type * as http from "node:http";
 import { hostname } from "node:os";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { SharedInformerFactory } from "../cache/factory.ts";
-import type { Controller } from "../controller/controller.ts";
+import { Controller } from "../controller/controller.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { type Logger, rootLogger } from "../log.ts";
 import { leaderElectionGauge, restClientRequests } from "../metrics/registry.ts";
 import { boundPort, listen, metricsHandler, probeHandler } from "./http-server.ts";
 import { type LeaderElectionOptions, LeaderElector } from "./leader-election.ts";
+import type { Runnable } from "./runnable.ts";
 
 export interface ManagerOptions {
   client: KubeClient;
@@ -40,6 +42,8 @@ export class Manager {
   readonly log: Logger;
   readonly identity: string;
   private readonly controllers: Controller[] = [];
+  private readonly runnables: Runnable[] = [];
+  private readonly startedRunnables: Runnable[] = [];
   private readonly opts: ManagerOptions;
   private elector: LeaderElector | undefined;
   private servers: http.Server[] = [];
@@ -63,11 +67,24 @@ export class Manager {
     opts.client.observe((method, code, host) => requests.inc({ method, code: String(code), host }));
   }
 
-  add(controller: Controller): this {
-    if (this.started) throw new Error("add controllers before Manager.start()");
-    this.controllers.push(controller);
-    controller.setup(this.factory, this.registry);
+  /** Adds a controller (wired to the shared informers now) or a runnable. */
+  add(item: Controller | Runnable): this {
+    if (this.started) throw new Error("add controllers and runnables before Manager.start()");
+    if (item instanceof Controller) {
+      this.controllers.push(item);
+      item.setup(this.factory, this.registry);
+    } else {
+      this.runnables.push(item);
+    }
     return this;
+  }
+
+  private async startRunnables(leader: boolean): Promise<void> {
+    for (const r of this.runnables) {
+      if ((r.needLeaderElection ?? true) !== leader || this.startedRunnables.includes(r)) continue;
+      this.startedRunnables.push(r);
+      await r.start();
+    }
   }
 
   get metricsPort(): number | undefined {
@@ -104,11 +121,12 @@ export class Manager {
       this.servers.push(this.probeServer);
     }
     this.factory.start();
+    await this.startRunnables(false);
     const le = this.opts.leaderElection;
     const gauge = leaderElectionGauge(this.registry);
     if (le === false || le === undefined) {
       await this.factory.waitForSync();
-      this.startControllers();
+      await this.startControllers();
       return;
     }
     const leaseName = le.leaseName ?? DEFAULT_LEASE_NAME;
@@ -119,8 +137,8 @@ export class Manager {
       {
         onStartedLeading: () => {
           gauge.set({ name: leaseName }, 1);
-          void this.factory.waitForSync().then(() => {
-            if (!this.stopping) this.startControllers();
+          void this.factory.waitForSync().then(async () => {
+            if (!this.stopping) await this.startControllers();
           });
         },
         onStoppedLeading: () => {
@@ -135,19 +153,32 @@ export class Manager {
     this.elector.start();
   }
 
-  private startControllers(): void {
+  private async startControllers(): Promise<void> {
     if (this.controllersRunning) return;
     this.controllersRunning = true;
     this.log.info({ controllers: this.controllers.map((c) => c.name) }, "starting controllers");
+    await this.startRunnables(true);
     for (const c of this.controllers) c.start();
   }
 
-  /** Graceful stop: drain reconciles, release the lease, stop informers, close endpoints. */
+  /** Graceful stop: drain reconciles, stop runnables, release the lease, stop informers, close endpoints. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     const drainMs = this.opts.gracefulShutdownMs ?? 30_000;
     await Promise.all(this.controllers.map((c) => c.stop(drainMs)));
+    // Runnables stop after the controllers that feed them, in reverse order of start.
+    for (const r of [...this.startedRunnables].reverse()) {
+      await r
+        .stop()
+        .catch((err) =>
+          this.log.warn(
+            { runnable: r.name, err: err instanceof Error ? err.message : String(err) },
+            "runnable did not stop cleanly",
+          ),
+        );
+    }
+    this.startedRunnables.length = 0;
     await this.elector?.stop();
     await this.factory.stop();
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));

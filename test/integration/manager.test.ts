@@ -7,7 +7,9 @@ import { KubeClient } from "../../pkg/kube/client.ts";
 import { kubeConfigForToken } from "../../pkg/kube/config.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
+import { InFlight } from "../../pkg/manager/in-flight.ts";
 import { Manager } from "../../pkg/manager/manager.ts";
+import type { Runnable } from "../../pkg/manager/runnable.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { TcpProxy } from "../../pkg/testing/tcp-proxy.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
@@ -139,6 +141,67 @@ describe("manager (real kube-apiserver)", function () {
       client.close();
       await proxy.stop();
     }
+  });
+
+  it("stop() drains reconciles, then stops every runnable and waits for its in-flight work", async () => {
+    const client = await cluster.clientFor();
+    const manager = new Manager({
+      client,
+      metricsBindAddress: "",
+      healthProbeBindAddress: "",
+      leaderElection: false,
+    });
+    const order: string[] = [];
+    const inflight = new InFlight();
+    let release!: () => void;
+    const worker: Runnable = {
+      name: "background-worker",
+      start: () => {
+        order.push("worker started");
+        // Work that outlives the call that started it, as a binding does.
+        void inflight.run(
+          () =>
+            new Promise<void>((r) => {
+              release = () => {
+                order.push("work finished");
+                r();
+              };
+            }),
+        );
+      },
+      stop: async () => {
+        order.push("worker stopping");
+        await inflight.drain(10_000);
+        order.push("worker stopped");
+      },
+    };
+    const everyReplica: Runnable = {
+      name: "every-replica",
+      needLeaderElection: false,
+      start: () => void order.push("every-replica started"),
+      stop: async () => void order.push("every-replica stopped"),
+    };
+    manager.add(mirrorController(client)).add(everyReplica).add(worker);
+    await manager.start();
+    expect(order).to.deep.equal(["every-replica started", "worker started"]);
+    let stopped = false;
+    const stopping = manager.stop().then(() => {
+      stopped = true;
+    });
+    await waitFor("the worker to be asked to stop", () => order.includes("worker stopping"));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(stopped, "stop() must wait for the in-flight work").to.equal(false);
+    release();
+    await stopping;
+    expect(order).to.deep.equal([
+      "every-replica started",
+      "worker started",
+      "worker stopping",
+      "work finished",
+      "worker stopped",
+      "every-replica stopped",
+    ]);
+    client.close();
   });
 
   it("two managers: exactly one leads; kill the leader's process and the other leads within 20 s", async () => {
