@@ -66,7 +66,10 @@ export function queueInfos(queues: readonly GPUQueue[]): QueueInfo[] {
 }
 
 /** GPUs used per queue (from allocations) and demanded (used + waiting jobs' minimums). */
-export function queueLoad(holders: readonly Holder[], waitingJobs: readonly GPUJob[]): Map<string, QueueLoad> {
+export function queueLoad(
+  holders: readonly Holder[],
+  waitingJobs: readonly GPUJob[],
+): Map<string, QueueLoad> {
   const load = new Map<string, QueueLoad>();
   const bump = (q: string | undefined, used: number, demand: number) => {
     if (!q) return;

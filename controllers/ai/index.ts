@@ -2,73 +2,119 @@
 
 import { Controller } from "../../pkg/controller/controller.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
-import { type KubeObject, objectKey } from "../../pkg/kube/object.ts";
+import { objectKey } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import type { ControllerModule } from "../module.ts";
 import { type GPUJob, GPUJobCRD, GPUJobs, GPUQueueCRD, GPUQueues } from "./api.ts";
+import { Binder, type BinderOptions } from "./binder.ts";
+import { GangRunner } from "./gang.ts";
+import { GpuPodReconciler } from "./gpu-pod.ts";
+import { GpuJobReconciler, InvalidJobError } from "./gpujob.ts";
+import { GpuQueueReconciler } from "./gpuqueue.ts";
+import { NODE_INFORMER, POD_INFORMER } from "./informers.ts";
+import { JobWrites } from "./job-writes.ts";
 import { GpuProfiler } from "./profiler.ts";
-import { GpuScheduler, POD_INFORMER, type SchedulerOptions } from "./reconcile.ts";
+import { asController } from "./runnable.ts";
+import { GpuScheduler } from "./scheduler.ts";
 
 export interface AiSetupOptions {
   /** Test hook: runs before each binding (e.g. to stop the operator in the middle of a gang). */
-  beforeBind?: SchedulerOptions["beforeBind"];
+  beforeBind?: BinderOptions["beforeBind"];
+  /** How long Manager.stop() waits for bindings in flight (default 30 s). */
+  bindDrainMs?: number;
 }
 
-/** Adds the GPU scheduler's controllers to a manager; returns the scheduler (tests and benchmarks read it). */
+export interface AiPillar {
+  scheduler: GpuScheduler;
+  binder: Binder;
+  profiler: GpuProfiler;
+}
+
+/** Adds the GPU scheduler's controllers and runnables to a manager; returns the scheduler (tests and benchmarks read it). */
 export function setupAi(manager: Manager, client: KubeClient, opts: AiSetupOptions = {}): GpuScheduler {
+  return setupAiPillar(manager, client, opts).scheduler;
+}
+
+/** setupAi, returning the runnables too. */
+export function setupAiPillar(manager: Manager, client: KubeClient, opts: AiSetupOptions = {}): AiPillar {
   const log = manager.log.child({ pillar: "ai" });
   const events = new EventRecorder(client, "centaurus.io/ai", "centaurus-gpu-scheduler", log);
-  const scheduler = new GpuScheduler(client, {
+  const scheduler = new GpuScheduler(log, manager.registry);
+  scheduler.attach(manager.factory);
+  const binder = new Binder({
+    client,
+    cluster: scheduler.cluster,
     log,
-    events,
     registry: manager.registry,
     beforeBind: opts.beforeBind,
+    drainMs: opts.bindDrainMs,
   });
-  scheduler.attach(manager.factory);
+  const writes = new JobWrites(client, events, scheduler);
+  const jobReconciler = new GpuJobReconciler(
+    scheduler,
+    writes,
+    new GangRunner(client, scheduler, binder, writes),
+  );
 
   const jobs = new Controller({
     name: "gpujob",
     for: GPUJobs,
-    owns: [{ resource: Resources.Pod, informer: POD_INFORMER as never }],
+    owns: [{ resource: Resources.Pod, informer: POD_INFORMER }],
     watches: [
+      // A queue appearing or changing may unblock its jobs.
       {
         resource: GPUQueues,
-        // A queue appearing or changing may unblock its jobs.
-        map: (q: KubeObject) =>
-          manager.factory
-            .informerFor<GPUJob>(GPUJobs)
-            .store.list()
+        map: (q) =>
+          scheduler.jobs.store
+            .list()
             .filter((j) => j.spec.queue === q.metadata.name)
             .map(objectKey),
       },
+      // A pod that frees GPUs, or a node that appears or changes, may unblock waiting jobs.
+      { resource: Resources.Pod, informer: POD_INFORMER, map: (p) => scheduler.jobsUnblockedByPod(p) },
+      { resource: Resources.Node, informer: NODE_INFORMER, map: (n) => scheduler.jobsUnblockedByNode(n) },
     ],
     // One at a time: admission, preemption and growth decide over the whole cluster.
     concurrency: 1,
     logger: log,
-    reconcile: async (req) => scheduler.reconcileJob(req.key),
+    reconcile: async (req) => {
+      try {
+        return await jobReconciler.reconcile(req.key);
+      } catch (err) {
+        // The error policy's report (local until ErrorPolicy lands in pkg/): an invalid spec
+        // shows in the job's status, and is not retried.
+        if (err instanceof InvalidJobError) await jobReconciler.report(req.key, err);
+        throw err;
+      }
+    },
   });
   const pods = new Controller({
     name: "gpu-pod-scheduler",
     for: Resources.Pod,
-    forInformer: POD_INFORMER as never,
+    forInformer: POD_INFORMER,
+    watches: [
+      { resource: Resources.Pod, informer: POD_INFORMER, map: (p) => scheduler.podsUnblocked(p) },
+      { resource: Resources.Node, informer: NODE_INFORMER, map: (n) => scheduler.podsUnblocked(n) },
+    ],
     concurrency: 4,
     logger: log,
-    reconcile: async (req) => scheduler.reconcilePod(req.key),
+    reconcile: async (req) => podReconciler.reconcile(req.key),
   });
+  // The binder is the external source of a failed background binding's retry.
+  const podReconciler = new GpuPodReconciler(scheduler, binder, events, log, (key, ms) =>
+    pods.queue.addAfter(key, ms),
+  );
+  const queueReconciler = new GpuQueueReconciler(client, scheduler);
   const queues = new Controller({
     name: "gpuqueue",
     for: GPUQueues,
-    watches: [{ resource: GPUJobs, map: (j: KubeObject) => [(j as GPUJob).spec.queue] }],
+    watches: [{ resource: GPUJobs, map: (j) => [(j as GPUJob).spec.queue] }],
     concurrency: 1,
     logger: log,
-    reconcile: async (req) => scheduler.reconcileQueue(req.key),
+    reconcile: async (req) => queueReconciler.reconcile(req.key),
   });
-  scheduler.enqueueJob = (key) => jobs.queue.add(key);
-  scheduler.enqueuePod = (key) => pods.queue.add(key);
-  manager.add(jobs).add(pods).add(queues);
-
   const profiler = new GpuProfiler({
     client,
     registry: manager.registry,
@@ -76,8 +122,8 @@ export function setupAi(manager: Manager, client: KubeClient, opts: AiSetupOptio
     log,
     nodeName: process.env.NODE_NAME,
   });
-  profiler.start();
-  return scheduler;
+  manager.add(jobs).add(pods).add(queues).add(asController(binder)).add(asController(profiler));
+  return { scheduler, binder, profiler };
 }
 
 export const aiModule: ControllerModule = {

@@ -41,7 +41,11 @@ export function sortPods(pods: readonly PodLike[]): JobPods {
 }
 
 /** `validate` is called only when the step depends on it. */
-export function nextStep(job: GPUJob, pods: readonly PodLike[], validate: () => Invalid | undefined): JobStep {
+export function nextStep(
+  job: GPUJob,
+  pods: readonly PodLike[],
+  validate: () => Invalid | undefined,
+): JobStep {
   const status = job.status ?? {};
   const phase = status.phase;
   const { active, succeeded, failed } = sortPods(pods);

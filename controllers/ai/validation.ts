@@ -18,7 +18,11 @@ export interface Capacity {
   maxDeviceMemoryMiB: number;
 }
 
-export function validateJob(job: GPUJob, queue: GPUQueue | undefined, capacity: Capacity): Invalid | undefined {
+export function validateJob(
+  job: GPUJob,
+  queue: GPUQueue | undefined,
+  capacity: Capacity,
+): Invalid | undefined {
   if (!queue) {
     return {
       reason: "QueueNotFound",
