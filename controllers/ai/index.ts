@@ -24,6 +24,8 @@ export interface AiSetupOptions {
   beforeBind?: BinderOptions["beforeBind"];
   /** How long Manager.stop() waits for bindings in flight (default 30 s). */
   bindDrainMs?: number;
+  /** The profiler's nvidia-smi (default: found on PATH); tests pass a fake. */
+  smiPath?: string;
 }
 
 export interface AiPillar {
@@ -121,6 +123,7 @@ export function setupAiPillar(manager: Manager, client: KubeClient, opts: AiSetu
     cluster: scheduler.cluster,
     log,
     nodeName: process.env.NODE_NAME,
+    smiPath: opts.smiPath,
   });
   manager.add(jobs).add(pods).add(queues).add(asController(binder)).add(asController(profiler));
   return { scheduler, binder, profiler };

@@ -46,7 +46,11 @@ export function objectPath(rt: ResourceType, name: string, namespace?: string, s
   return `${collectionPath(rt, namespace)}/${encodeURIComponent(name)}${sub}`;
 }
 
-function core<T extends KubeObject = KubeObject>(plural: string, kind: string, namespaced = true): ResourceType<T> {
+function core<T extends KubeObject = KubeObject>(
+  plural: string,
+  kind: string,
+  namespaced = true,
+): ResourceType<T> {
   return { group: "", version: "v1", plural, kind, namespaced };
 }
 
