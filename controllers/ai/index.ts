@@ -4,6 +4,7 @@ import { Controller } from "../../pkg/controller/controller.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { objectKey } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import type { Logger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import type { ControllerModule } from "../module.ts";
@@ -60,7 +61,36 @@ export function setupAiPillar(manager: Manager, client: KubeClient, opts: AiSetu
     new GangRunner(client, scheduler, binder, writes),
   );
 
-  const jobs = new Controller({
+  const jobs = jobController(scheduler, jobReconciler, log);
+  // The binder is the external source of a failed background binding's retry.
+  const podReconciler = new GpuPodReconciler(scheduler, binder, events, log, (key, ms) =>
+    pods.queue.addAfter(key, ms),
+  );
+  const pods = podController(scheduler, podReconciler, log);
+  const queueReconciler = new GpuQueueReconciler(client, scheduler);
+  const queues = new Controller({
+    name: "gpuqueue",
+    for: GPUQueues,
+    watches: [{ resource: GPUJobs, map: (j) => [(j as GPUJob).spec.queue] }],
+    concurrency: 1,
+    logger: log,
+    reconcile: async (req) => queueReconciler.reconcile(req.key),
+  });
+  const profiler = new GpuProfiler({
+    client,
+    registry: manager.registry,
+    cluster: scheduler.cluster,
+    log,
+    nodeName: process.env.NODE_NAME,
+    smiPath: opts.smiPath,
+  });
+  manager.add(jobs).add(pods).add(queues).add(asController(binder)).add(asController(profiler));
+  return { scheduler, binder, profiler };
+}
+
+/** GPUJobs run when they, their pods or their queue change, and when a freed GPU or a node may unblock them. */
+function jobController(scheduler: GpuScheduler, jobReconciler: GpuJobReconciler, log: Logger): Controller {
+  return new Controller({
     name: "gpujob",
     for: GPUJobs,
     owns: [{ resource: Resources.Pod, informer: POD_INFORMER }],
@@ -92,7 +122,11 @@ export function setupAiPillar(manager: Manager, client: KubeClient, opts: AiSetu
       }
     },
   });
-  const pods = new Controller({
+}
+
+/** Bare pods run when they change, and when a freed GPU or a node may give them room. */
+function podController(scheduler: GpuScheduler, podReconciler: GpuPodReconciler, log: Logger): Controller {
+  return new Controller({
     name: "gpu-pod-scheduler",
     for: Resources.Pod,
     forInformer: POD_INFORMER,
@@ -104,29 +138,6 @@ export function setupAiPillar(manager: Manager, client: KubeClient, opts: AiSetu
     logger: log,
     reconcile: async (req) => podReconciler.reconcile(req.key),
   });
-  // The binder is the external source of a failed background binding's retry.
-  const podReconciler = new GpuPodReconciler(scheduler, binder, events, log, (key, ms) =>
-    pods.queue.addAfter(key, ms),
-  );
-  const queueReconciler = new GpuQueueReconciler(client, scheduler);
-  const queues = new Controller({
-    name: "gpuqueue",
-    for: GPUQueues,
-    watches: [{ resource: GPUJobs, map: (j) => [(j as GPUJob).spec.queue] }],
-    concurrency: 1,
-    logger: log,
-    reconcile: async (req) => queueReconciler.reconcile(req.key),
-  });
-  const profiler = new GpuProfiler({
-    client,
-    registry: manager.registry,
-    cluster: scheduler.cluster,
-    log,
-    nodeName: process.env.NODE_NAME,
-    smiPath: opts.smiPath,
-  });
-  manager.add(jobs).add(pods).add(queues).add(asController(binder)).add(asController(profiler));
-  return { scheduler, binder, profiler };
 }
 
 export const aiModule: ControllerModule = {
