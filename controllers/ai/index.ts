@@ -1,4 +1,14 @@
 // The Alnair pillar: GPU job scheduling (GPUJob, GPUQueue) with its own pod scheduler.
+//
+// Decisions (pure, no I/O):  placement.ts / assignment.ts  nodes, devices, gangs, scoring
+//   fairshare.ts  deserved shares, admission verdicts, evictions, waiting order
+//   accounting.ts  what pods hold; each queue's use, demand and dominant share
+//   validation.ts  can this job ever run here?     lifecycle.ts  the next step for a job
+//   admission.ts  admission, elastic start and growth plans, eviction victims
+//   job-status.ts  job and queue status            objects.ts  GPU facts on Pods and Nodes
+// State: scheduler.ts (the index the informers keep; the watches' mappers), informers.ts.
+// Reconcilers: gpujob.ts (+ gang.ts, job-writes.ts), gpu-pod.ts, gpuqueue.ts.
+// Runnables: binder.ts (the only bindings), profiler.ts (nvidia-smi; every replica).
 
 import { Controller } from "../../pkg/controller/controller.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
@@ -10,6 +20,7 @@ import { EventRecorder } from "../../pkg/status/events.ts";
 import type { ControllerModule } from "../module.ts";
 import { type GPUJob, GPUJobCRD, GPUJobs, GPUQueueCRD, GPUQueues } from "./api.ts";
 import { Binder, type BinderOptions } from "./binder.ts";
+import { withErrorPolicy } from "./error-policy.ts";
 import { GangRunner } from "./gang.ts";
 import { GpuPodReconciler } from "./gpu-pod.ts";
 import { GpuJobReconciler, InvalidJobError } from "./gpujob.ts";
@@ -111,16 +122,12 @@ function jobController(scheduler: GpuScheduler, jobReconciler: GpuJobReconciler,
     // One at a time: admission, preemption and growth decide over the whole cluster.
     concurrency: 1,
     logger: log,
-    reconcile: async (req) => {
-      try {
-        return await jobReconciler.reconcile(req.key);
-      } catch (err) {
-        // The error policy's report (local until ErrorPolicy lands in pkg/): an invalid spec
-        // shows in the job's status, and is not retried.
+    // An invalid spec shows in the job's status, and is not retried.
+    reconcile: withErrorPolicy(async (req) => jobReconciler.reconcile(req.key), {
+      report: async (req, err) => {
         if (err instanceof InvalidJobError) await jobReconciler.report(req.key, err);
-        throw err;
-      }
-    },
+      },
+    }),
   });
 }
 
