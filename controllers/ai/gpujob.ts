@@ -2,12 +2,11 @@
 // admission.ts for placements, and writes the result (status, pods, bindings via the gang
 // runner). One job at a time: admission, preemption and growth decide over the whole cluster.
 
-import { TerminalError } from "../../pkg/controller/controller.ts";
 import { objectKey } from "../../pkg/kube/object.ts";
-import { metaTime } from "../../pkg/status/conditions.ts";
+import { type ConditionUpdate, metaTime } from "../../pkg/status/conditions.ts";
 import { runningJobs, unitsFreeingSoon } from "./accounting.ts";
 import { evictionVictims, mayGrowNow, newReplicaName, planAdmission, planGrowth } from "./admission.ts";
-import type { GPUJob, ReplicaStatus } from "./api.ts";
+import type { GPUJob, GPUJobStatus, JobPhase, ReplicaStatus } from "./api.ts";
 import type { Eviction } from "./fairshare.ts";
 import type { GangRunner } from "./gang.ts";
 import { replicasOf, waitingPhase } from "./job-status.ts";
@@ -16,21 +15,11 @@ import { nextStep } from "./lifecycle.ts";
 import { isTerminal, type PodLike } from "./objects.ts";
 import { type Assignment, describe } from "./placement.ts";
 import type { GpuScheduler } from "./scheduler.ts";
-import { validateJob } from "./validation.ts";
+import { InvalidJobError, validateJob } from "./validation.ts";
 
 const WAIT_REQUEUE_MS = 10_000;
 
 type Result = { requeueAfterMs?: number } | undefined;
-
-/** A GPUJob whose spec cannot run here: not retried; its status says why (reason, message). */
-export class InvalidJobError extends TerminalError {
-  constructor(
-    readonly reason: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 export class GpuJobReconciler {
   constructor(
@@ -200,23 +189,13 @@ export class GpuJobReconciler {
       node: a.node,
       devices: a.devices,
     }));
-    let admitted: GPUJob;
-    try {
-      admitted = await this.writes.status(
-        job,
-        "Admitted",
-        {
-          type: "Ready",
-          status: "False",
-          reason: "Admitted",
-          message: `binding ${replicas.length} replicas`,
-        },
-        { replicas, targetReplicas: replicas.length, currentReplicas: 0, admittedAt: metaTime() },
-      );
-    } catch (err) {
-      for (const k of placed.keys()) this.state.cluster.release(k);
-      throw err;
-    }
+    const admitted = await this.writePlan(
+      job,
+      "Admitted",
+      { type: "Ready", status: "False", reason: "Admitted", message: `binding ${replicas.length} replicas` },
+      { replicas, targetReplicas: replicas.length, currentReplicas: 0, admittedAt: metaTime() },
+      [...placed.keys()],
+    );
     const where = [...placed.values()].map(describe).join(", ");
     await this.writes.events.record(
       job,
@@ -241,27 +220,38 @@ export class GpuJobReconciler {
     s.recordDecision("grow", start);
     if (plan.length === 0) return false;
     const replicas = [...replicasOf(active), ...plan];
-    let scaling: GPUJob;
-    try {
-      scaling = await this.writes.status(
-        job,
-        "Scaling",
-        {
-          type: "Ready",
-          status: "True",
-          reason: "ScalingUp",
-          message: `growing to ${replicas.length} replicas`,
-        },
-        { replicas, targetReplicas: replicas.length, currentReplicas: active.length },
-      );
-    } catch (err) {
-      for (const r of plan) s.cluster.release(`${job.metadata.namespace}/${r.name}`);
-      throw err;
-    }
+    const scaling = await this.writePlan(
+      job,
+      "Scaling",
+      {
+        type: "Ready",
+        status: "True",
+        reason: "ScalingUp",
+        message: `growing to ${replicas.length} replicas`,
+      },
+      { replicas, targetReplicas: replicas.length, currentReplicas: active.length },
+      plan.map((r) => `${job.metadata.namespace}/${r.name}`),
+    );
     const message = `growing from ${active.length} to ${replicas.length} replicas`;
     await this.writes.events.record(job, "Normal", "ScaledUp", message);
     await this.gang.finish(scaling, active);
     return true;
+  }
+
+  /** Records a plan in the job's status; if that fails, the plan's reservations are released. */
+  private async writePlan(
+    job: GPUJob,
+    phase: JobPhase,
+    ready: ConditionUpdate,
+    extra: Partial<GPUJobStatus>,
+    reserved: string[],
+  ): Promise<GPUJob> {
+    try {
+      return await this.writes.status(job, phase, ready, extra);
+    } catch (err) {
+      for (const k of reserved) this.state.cluster.release(k);
+      throw err;
+    }
   }
 
   /** Shrinks or preempts running jobs (deleting pods frees their devices when they are gone). */

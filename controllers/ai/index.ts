@@ -23,13 +23,14 @@ import { Binder, type BinderOptions } from "./binder.ts";
 import { withErrorPolicy } from "./error-policy.ts";
 import { GangRunner } from "./gang.ts";
 import { GpuPodReconciler } from "./gpu-pod.ts";
-import { GpuJobReconciler, InvalidJobError } from "./gpujob.ts";
+import { GpuJobReconciler } from "./gpujob.ts";
 import { GpuQueueReconciler } from "./gpuqueue.ts";
 import { NODE_INFORMER, POD_INFORMER } from "./informers.ts";
 import { JobWrites } from "./job-writes.ts";
 import { GpuProfiler } from "./profiler.ts";
 import { asController } from "./runnable.ts";
 import { GpuScheduler } from "./scheduler.ts";
+import { InvalidJobError } from "./validation.ts";
 
 export interface AiSetupOptions {
   /** Test hook: runs before each binding (e.g. to stop the operator in the middle of a gang). */

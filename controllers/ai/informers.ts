@@ -3,7 +3,7 @@
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { GPU_COUNT_LABEL, JOB_LABEL, SCHEDULER_NAME } from "./api.ts";
-import { leanPod, type NodeLike, type PodLike } from "./objects.ts";
+import { leanPod, type NodeLike, type PodLike, pickKeys } from "./objects.ts";
 
 /** The index of POD_INFORMER that lists a job's pods by the job's key. */
 export const JOB_INDEX = "job";
@@ -27,8 +27,7 @@ export const NODE_INFORMER = {
 
 /** Shrinks a node to what the scheduler reads (the node informer transform). */
 export function leanNode(n: NodeLike): NodeLike {
-  const pick = (r: Record<string, string> | undefined, pred: (k: string) => boolean) =>
-    r ? Object.fromEntries(Object.entries(r).filter(([k]) => pred(k))) : undefined;
+  const pick = pickKeys;
   return {
     apiVersion: "v1",
     kind: "Node",

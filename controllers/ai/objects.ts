@@ -101,14 +101,21 @@ export function podKey(pod: KubeObject): string {
   return `${pod.metadata.namespace ?? ""}/${pod.metadata.name ?? ""}`;
 }
 
+/** The entries of a string map whose keys pass `pred` (for the lean transforms). */
+export function pickKeys(
+  rec: Record<string, string> | undefined,
+  pred: (k: string) => boolean,
+): Record<string, string> | undefined {
+  return rec ? Object.fromEntries(Object.entries(rec).filter(([k]) => pred(k))) : undefined;
+}
+
 /**
  * Shrinks a pod to what the scheduler reads (the pod informer transform): its identity,
  * our labels and annotations, owner, node, scheduler, GPU requests and phase.
  */
 export function leanPod(pod: PodLike): PodLike {
   const m = pod.metadata;
-  const keep = (rec: Record<string, string> | undefined, pred: (k: string) => boolean) =>
-    rec ? Object.fromEntries(Object.entries(rec).filter(([k]) => pred(k))) : undefined;
+  const keep = pickKeys;
   return {
     apiVersion: "v1",
     kind: "Pod",

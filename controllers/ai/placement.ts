@@ -13,35 +13,18 @@ import {
   type DeviceState,
   describe,
   FULL_COMPUTE,
-  formatDevices,
   type GpuNodeInfo,
   type GpuRequest,
   type GpuShare,
   type Holder,
   type HolderTags,
   OverCommitError,
-  PLACEMENT_POLICIES,
   type PlacementPolicy,
-  parseDevices,
   sameAssignment,
-  unitsOf,
 } from "./assignment.ts";
 
 // The assignment vocabulary, re-exported for the placement core's callers.
-export {
-  type Assignment,
-  describe,
-  formatDevices,
-  type GpuNodeInfo,
-  type GpuRequest,
-  type Holder,
-  type HolderTags,
-  OverCommitError,
-  PLACEMENT_POLICIES,
-  type PlacementPolicy,
-  parseDevices,
-  unitsOf,
-};
+export * from "./assignment.ts";
 
 interface NodeState {
   info: GpuNodeInfo;

@@ -2,6 +2,7 @@
 // What the CRD's CEL rules cannot know (the queue, the nodes' sizes) is decided here, with a
 // reason and a message that says what to do.
 
+import { TerminalError } from "../../pkg/controller/controller.ts";
 import type { GPUJob, GPUQueue } from "./api.ts";
 import { jobGpuRequest } from "./objects.ts";
 import { unitsOf } from "./placement.ts";
@@ -65,4 +66,14 @@ export function validateJob(
     };
   }
   return undefined;
+}
+
+/** A GPUJob whose spec cannot run here: not retried; its status says why (reason, message). */
+export class InvalidJobError extends TerminalError {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }

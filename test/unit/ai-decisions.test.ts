@@ -34,7 +34,8 @@ import {
 import { nextStep, sortPods } from "../../controllers/ai/lifecycle.ts";
 import type { NodeLike, PodLike } from "../../controllers/ai/objects.ts";
 import { GpuCluster } from "../../controllers/ai/placement.ts";
-import { validateJob } from "../../controllers/ai/validation.ts";
+import { InvalidJobError, validateJob } from "../../controllers/ai/validation.ts";
+import { TerminalError } from "../../pkg/controller/controller.ts";
 
 const job = (spec: Partial<GPUJobSpec> = {}, status?: GPUJob["status"]): GPUJob => ({
   apiVersion: "ai.centaurus.io/v1alpha1",
@@ -177,6 +178,11 @@ describe("ai validation", () => {
       validateJob(job({ gpus: 4, replicas: { min: 2, max: 2 } }), queue("q", { maxGPUs: 4 }), capacity)
         ?.reason,
     ).to.equal("ExceedsQueueMax");
+  });
+  it("is a terminal error when the spec cannot run: not retried, reason kept for the status", () => {
+    const err = new InvalidJobError("QueueNotFound", "GPUQueue q does not exist");
+    expect(err).to.be.instanceOf(TerminalError);
+    expect(err.reason).to.equal("QueueNotFound");
   });
   it("property: a job whose minimum fits the queue max and the nodes is valid", () => {
     fc.assert(
