@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { type GPUQueue, GPUQueues, SCHEDULER_NAME } from "../controllers/ai/api.ts";
 import { deservedShares, type QueueLoad } from "../controllers/ai/fairshare.ts";
+import { NODE_INFORMER } from "../controllers/ai/informers.ts";
 import {
   gpuNodeInfo,
   isTerminal,
@@ -12,7 +13,6 @@ import {
   podKey,
 } from "../controllers/ai/objects.ts";
 import { GpuCluster } from "../controllers/ai/placement.ts";
-import { NODE_INFORMER } from "../controllers/ai/reconcile.ts";
 import { connect } from "../pkg/kube/config.ts";
 import { isNotFound } from "../pkg/kube/errors.ts";
 import { Resources } from "../pkg/kube/resource.ts";

@@ -22,7 +22,6 @@ export const UTILIZATION_ANNOTATION = "ai.centaurus.io/gpu-utilization";
 export const JOB_LABEL = "ai.centaurus.io/job";
 export const REPLICA_LABEL = "ai.centaurus.io/replica";
 export const QUEUE_LABEL = "ai.centaurus.io/queue";
-export const TENANT_LABEL = "tenancy.centaurus.io/tenant";
 
 export const GPU_RESOURCE = "nvidia.com/gpu";
 export const GPU_PRODUCT_LABEL = "nvidia.com/gpu.product";

@@ -1,6 +1,8 @@
 // Reading GPU facts off Node and Pod objects, and building the pods of a GPUJob (pure).
 
+import type { Container, Node, Pod } from "../../pkg/kube/core.ts";
 import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
+import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   DEVICES_ANNOTATION,
   GPU_COMPUTE_ANNOTATION,
@@ -14,7 +16,6 @@ import {
   QUEUE_LABEL,
   REPLICA_LABEL,
   SCHEDULER_NAME,
-  TENANT_LABEL,
   UTILIZATION_ANNOTATION,
 } from "./api.ts";
 import {
@@ -26,25 +27,9 @@ import {
   parseDevices,
 } from "./placement.ts";
 
-export interface NodeLike extends KubeObject {
-  spec?: { unschedulable?: boolean; taints?: Array<{ key: string; effect: string }> };
-  status?: {
-    capacity?: Record<string, string>;
-    allocatable?: Record<string, string>;
-    conditions?: Array<{ type: string; status: string }>;
-  };
-}
-
-export interface Container {
-  name: string;
-  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  [k: string]: unknown;
-}
-
-export interface PodLike extends KubeObject {
-  spec?: { nodeName?: string; schedulerName?: string; containers?: Container[]; [k: string]: unknown };
-  status?: { phase?: string; [k: string]: unknown };
-}
+/** The shared core shapes (pkg/kube/core.ts), under the names this pillar has always used. */
+export type NodeLike = Node;
+export type PodLike = Pod;
 
 /** The GPU node a Node object describes, or undefined for nodes without GPUs. */
 export function gpuNodeInfo(node: NodeLike): GpuNodeInfo | undefined {
@@ -116,14 +101,21 @@ export function podKey(pod: KubeObject): string {
   return `${pod.metadata.namespace ?? ""}/${pod.metadata.name ?? ""}`;
 }
 
+/** The entries of a string map whose keys pass `pred` (for the lean transforms). */
+export function pickKeys(
+  rec: Record<string, string> | undefined,
+  pred: (k: string) => boolean,
+): Record<string, string> | undefined {
+  return rec ? Object.fromEntries(Object.entries(rec).filter(([k]) => pred(k))) : undefined;
+}
+
 /**
  * Shrinks a pod to what the scheduler reads (the pod informer transform): its identity,
  * our labels and annotations, owner, node, scheduler, GPU requests and phase.
  */
 export function leanPod(pod: PodLike): PodLike {
   const m = pod.metadata;
-  const keep = (rec: Record<string, string> | undefined, pred: (k: string) => boolean) =>
-    rec ? Object.fromEntries(Object.entries(rec).filter(([k]) => pred(k))) : undefined;
+  const keep = pickKeys;
   return {
     apiVersion: "v1",
     kind: "Pod",

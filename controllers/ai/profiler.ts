@@ -82,7 +82,10 @@ export interface ProfilerOptions {
   smiPath?: string;
 }
 
+/** A Runnable (needs no leader election: every replica samples its own node). */
 export class GpuProfiler {
+  readonly name = "gpu-profiler";
+  readonly needLeaderElection = false;
   private readings: SmiReading[] = [];
   private timer: NodeJS.Timeout | undefined;
   readonly smiPath: string | undefined;
@@ -194,7 +197,12 @@ export class GpuProfiler {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Whether sampling is running. */
+  get running(): boolean {
+    return this.timer !== undefined;
+  }
+
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }

@@ -16,7 +16,7 @@ import {
 } from "../../controllers/ai/api.ts";
 import { setupAi } from "../../controllers/ai/index.ts";
 import type { PodLike } from "../../controllers/ai/objects.ts";
-import type { GpuScheduler } from "../../controllers/ai/reconcile.ts";
+import type { GpuScheduler } from "../../controllers/ai/scheduler.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
 import type { ApiError } from "../../pkg/kube/errors.ts";

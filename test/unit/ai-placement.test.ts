@@ -2,6 +2,7 @@
 
 import { expect } from "chai";
 import fc from "fast-check";
+import { FULL_COMPUTE } from "../../controllers/ai/assignment.ts";
 import {
   admit,
   deservedShares,
@@ -13,7 +14,6 @@ import {
 } from "../../controllers/ai/fairshare.ts";
 import {
   type Assignment,
-  FULL_COMPUTE,
   GpuCluster,
   type GpuRequest,
   OverCommitError,
