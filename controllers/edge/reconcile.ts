@@ -15,22 +15,19 @@
 // way: every kind a mission applied is watched (label edge.centaurus.io/mission), and a
 // change or deletion re-runs that mission's reconcile.
 
-import { createHash } from "node:crypto";
-import { KubeConfig } from "@kubernetes/client-node";
-import { SharedInformerFactory } from "../../pkg/cache/factory.ts";
-import type { Informer } from "../../pkg/cache/informer.ts";
+import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import { Controller, type Request, type Result } from "../../pkg/controller/controller.ts";
 import { apply, applyStatus } from "../../pkg/kube/apply.ts";
-import { KubeClient } from "../../pkg/kube/client.ts";
+import type { KubeClient } from "../../pkg/kube/client.ts";
 import { ApiError, isNotFound } from "../../pkg/kube/errors.ts";
 import { canonicalJSON, controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { apiVersionOf, Resources, type ResourceType, resourceId } from "../../pkg/kube/resource.ts";
 import { type Logger, rootLogger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
-import { type Condition, metaTime, setCondition } from "../../pkg/status/conditions.ts";
+import { metaTime, setCondition } from "../../pkg/status/conditions.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import { addFinalizer, removeFinalizer } from "../../pkg/status/finalizers.ts";
-import { adapterFor, type ClusterProbe } from "./adapter.ts";
+import { adapterFor } from "./adapter.ts";
 import { aggregateMissionStatus, type ChildMissionReport, countForPath, summarize } from "./aggregate.ts";
 import {
   API_VERSION,
@@ -47,139 +44,40 @@ import {
   type MissionStatus,
   Missions,
   PROPAGATED_BY_LABEL,
-  type SubtreeEntry,
 } from "./api.ts";
+import { type ChildConnection, ConnectionPool } from "./connections.ts";
 import { Discovery } from "./discovery.ts";
-import { type ClusterIdentity, placementMatches, routeMission } from "./placement.ts";
+import { edgeReady, readyEvent } from "./edge-status.ts";
 import {
-  objectRef,
-  planChildMissions,
-  refKey,
-  resolveObjects,
-  sameSpec,
-  staleInventory,
-  validateObjects,
-} from "./realign.ts";
+  type ConfigMap,
+  childIdentity,
+  namesOf,
+  parseIdentity,
+  type SelfIdentity,
+  writtenBy,
+} from "./identity.ts";
+import { heartbeatTiming, isConnected, nextProbeInMs, probeDue, probeTimeoutMs } from "./liveness.ts";
 import {
-  absolutePath,
-  flattenSubtree,
-  type GrandchildReport,
-  markDisconnected,
-  validateAttachments,
-} from "./tree.ts";
-
-interface ConfigMap extends KubeObject {
-  data?: Record<string, string>;
-}
+  applyFingerprint,
+  canSkipApply,
+  isObjectFault,
+  localEntry,
+  planInventory,
+  RESYNC_MS,
+} from "./local-apply.ts";
+import { missionEvents, missionReady } from "./mission-status.ts";
+import { placementMatches, routeMission } from "./placement.ts";
+import { objectRef, planChildMissions, resolveObjects, sameSpec, validateObjects } from "./realign.ts";
+import { flattenSubtree, type GrandchildReport, markDisconnected, validateAttachments } from "./tree.ts";
 
 interface Secret extends KubeObject {
   data?: Record<string, string>;
 }
 
-/** Who this cluster is: written into it by its parent, or by hand at the root. */
-export interface SelfIdentity extends ClusterIdentity {
-  /** Ancestors from the root down (absolute paths), for cycle detection. */
-  ancestors: Array<{ clusterID: string; path: string }>;
-}
-
-export function parseIdentity(cm: ConfigMap | undefined): SelfIdentity {
-  const d = cm?.data ?? {};
-  const json = <T>(text: string | undefined, fallback: T): T => {
-    try {
-      return text ? (JSON.parse(text) as T) : fallback;
-    } catch {
-      return fallback;
-    }
-  };
-  return {
-    name: d.name ?? "",
-    path: d.path ?? "",
-    labels: json<Record<string, string>>(d.labels, {}),
-    ancestors: json<Array<{ clusterID: string; path: string }>>(d.ancestors, []),
-  };
-}
-
-/** Watches on a child retry fast: a child that comes back should be watched again at once. */
-const CHILD_WATCH_BACKOFF = { initialMs: 200, maxMs: 2000, jitter: 0.2, resetAfterMs: 60_000 };
-
 /** Held on an EdgeCluster so that deleting it removes what this cluster put into the child. */
 export const DETACH_FINALIZER = "edge.centaurus.io/detach";
 
-/** How often an unchanged mission is re-applied here anyway. */
-const RESYNC_MS = 60_000;
-
 const REJECTED_REASONS = new Set(["Cycle", "AttachedTwice"]);
-
-/** One direct child: its client, its watched Missions and EdgeClusters, its liveness. */
-class ChildConnection {
-  readonly client: KubeClient;
-  factory: SharedInformerFactory;
-  missions!: Informer<Mission>;
-  edgeClusters!: Informer<EdgeCluster>;
-  lastProbeAt = 0;
-  lastHeartbeat: Date | undefined;
-  probe: ClusterProbe | undefined;
-  lastError: string | undefined;
-  connected = false;
-  accepted = true;
-  watching = false;
-  identityWritten = "";
-  subtree: SubtreeEntry[] = [];
-  /** namespace/name/key of the Secret this connection was built from. */
-  secretRef = "";
-
-  constructor(
-    readonly name: string,
-    readonly configHash: string,
-    client: KubeClient,
-    private readonly selfID: string,
-    private readonly onChange: (kind: "mission" | "edgecluster", name: string) => void,
-    private readonly log: Logger,
-  ) {
-    this.client = client;
-    this.factory = this.newFactory();
-  }
-
-  private newFactory(): SharedInformerFactory {
-    const factory = new SharedInformerFactory(this.client, { logger: this.log, idleTimeoutMs: 60_000 });
-    this.missions = factory.informerFor<Mission>(Missions, {
-      labelSelector: `${PROPAGATED_BY_LABEL}=${this.selfID}`,
-      backoff: CHILD_WATCH_BACKOFF,
-    });
-    this.edgeClusters = factory.informerFor<EdgeCluster>(EdgeClusters, {
-      backoff: CHILD_WATCH_BACKOFF,
-    });
-    this.missions.addEventHandler({
-      onAdd: (m) => this.onChange("mission", m.metadata.name ?? ""),
-      onUpdate: (_o, m) => this.onChange("mission", m.metadata.name ?? ""),
-      onDelete: (m) => this.onChange("mission", m.metadata.name ?? ""),
-    });
-    const ec = () => this.onChange("edgecluster", this.name);
-    this.edgeClusters.addEventHandler({ onAdd: ec, onUpdate: ec, onDelete: ec });
-    return factory;
-  }
-
-  /** (Re)starts the watches on the child: after it comes back, at once rather than after a backoff. */
-  async restartWatches(): Promise<void> {
-    if (this.watching) {
-      const old = this.factory;
-      this.factory = this.newFactory();
-      void old.stop();
-    }
-    this.watching = true;
-    this.factory.start();
-  }
-
-  synced(): boolean {
-    return this.watching && this.factory.hasSynced();
-  }
-
-  async close(): Promise<void> {
-    this.watching = false;
-    await this.factory.stop();
-    this.client.close();
-  }
-}
 
 export interface EdgeOperatorOptions {
   logger?: Logger;
@@ -189,7 +87,8 @@ export interface EdgeOperatorOptions {
 export class EdgeOperator {
   readonly edgeController: Controller;
   readonly missionController: Controller;
-  private readonly connections = new Map<string, ChildConnection>();
+  /** The children's connections: a runnable, stopped with the operator. */
+  readonly connections: ConnectionPool;
   private readonly discovery: Discovery;
   private readonly events: EventRecorder;
   private readonly log: Logger;
@@ -210,6 +109,10 @@ export class EdgeOperator {
     this.log = opts.logger ?? rootLogger;
     this.discovery = new Discovery(client);
     this.events = new EventRecorder(client, "centaurus.io/edge", "edge", this.log);
+    this.connections = new ConnectionPool((kind, key) => {
+      if (kind === "mission") this.missionController.queue.add(key);
+      else this.edgeController.queue.add(key);
+    }, this.log);
     const identityInformer = {
       namespace: EDGE_NAMESPACE,
       fieldSelector: `metadata.name=${IDENTITY_CONFIGMAP}`,
@@ -256,8 +159,7 @@ export class EdgeOperator {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.connections.values()].map((c) => c.close()));
-    this.connections.clear();
+    await this.connections.stop();
   }
 
   private cache(): SharedInformerFactory {
@@ -302,38 +204,11 @@ export class EdgeOperator {
   // ---------------------------------------------------------------- EdgeCluster
 
   private async connectionFor(ec: EdgeCluster, kubeconfig: string): Promise<ChildConnection> {
-    const name = ec.metadata.name ?? "";
-    const hash = createHash("sha256").update(kubeconfig).digest("hex");
-    const existing = this.connections.get(name);
-    if (existing && existing.configHash === hash) return existing;
-    if (existing) {
-      this.connections.delete(name);
-      await existing.close();
-    }
-    const kc = new KubeConfig();
-    kc.loadFromString(kubeconfig);
-    const client = await KubeClient.fromKubeConfig(kc);
-    const conn = new ChildConnection(
-      name,
-      hash,
-      client,
-      await this.ownID(),
-      (kind, key) => {
-        if (kind === "mission") this.missionController.queue.add(key);
-        else this.edgeController.queue.add(key);
-      },
-      this.log.child({ child: name }),
-    );
-    this.connections.set(name, conn);
-    return conn;
+    return this.connections.connect(ec.metadata.name ?? "", kubeconfig, await this.ownID());
   }
 
   private async dropConnection(name: string): Promise<void> {
-    const conn = this.connections.get(name);
-    if (!conn) return;
-    this.connections.delete(name);
-    await conn.close();
-    this.requeueMissions();
+    if (await this.connections.drop(name)) this.requeueMissions();
   }
 
   private requeueMissions(): void {
@@ -373,7 +248,7 @@ export class EdgeOperator {
       const identity = await conn.client
         .get<ConfigMap>(Resources.ConfigMap, IDENTITY_CONFIGMAP, EDGE_NAMESPACE)
         .catch(() => undefined);
-      if (identity?.metadata.labels?.[PROPAGATED_BY_LABEL] === selfID) {
+      if (writtenBy(identity, selfID)) {
         await conn.client.delete(Resources.ConfigMap, IDENTITY_CONFIGMAP, EDGE_NAMESPACE);
       }
       await this.events.record(ec, "Normal", "Detached", `removed ${removed} mission(s) from the child`);
@@ -407,8 +282,8 @@ export class EdgeOperator {
     if (!ec.metadata.finalizers?.includes(DETACH_FINALIZER)) {
       await addFinalizer(this.client, EdgeClusters, ec, DETACH_FINALIZER);
     }
-    const periodMs = (ec.spec.heartbeatPeriodSeconds ?? 10) * 1000;
-    const timeoutMs = (ec.spec.disconnectTimeoutSeconds ?? 60) * 1000;
+    const timing = heartbeatTiming(ec.spec);
+    const { periodMs } = timing;
     const generation = ec.metadata.generation;
     const base: EdgeClusterStatus = {
       observedGeneration: generation,
@@ -442,7 +317,7 @@ export class EdgeOperator {
     const key = ref.key || "kubeconfig";
     const secretRef = `${ref.namespace}/${ref.name}/${key}`;
     let conn = this.connections.get(req.name);
-    if (!conn || conn.secretRef !== secretRef || Date.now() - conn.lastProbeAt >= periodMs - 50) {
+    if (!conn || conn.secretRef !== secretRef || probeDue(conn.lastProbeAt, periodMs, Date.now())) {
       let secret: Secret;
       try {
         secret = await this.client.get<Secret>(Resources.Secret, ref.name, ref.namespace);
@@ -472,13 +347,12 @@ export class EdgeOperator {
 
     // The heartbeat: a probe when one is due.
     const now = Date.now();
-    if (now - conn.lastProbeAt >= periodMs - 50) {
+    if (probeDue(conn.lastProbeAt, periodMs, now)) {
       conn.lastProbeAt = now;
       try {
         conn.probe = await adapterFor(ec.spec.distro).probe(
           conn.client,
-          // Generous on a busy machine, yet short enough to try again before the timeout.
-          AbortSignal.timeout(Math.min(timeoutMs / 2, Math.max(periodMs, 3000))),
+          AbortSignal.timeout(probeTimeoutMs(timing)),
         );
         conn.lastHeartbeat = new Date();
         conn.lastError = undefined;
@@ -486,11 +360,14 @@ export class EdgeOperator {
         conn.lastError = err instanceof Error ? err.message : String(err);
       }
     }
-    const since =
-      conn.lastHeartbeat ?? (ec.status?.lastHeartbeat ? new Date(ec.status.lastHeartbeat) : undefined);
-    const alive = conn.lastError === undefined || (since !== undefined && now - since.getTime() < timeoutMs);
     const wasConnected = conn.connected;
-    conn.connected = alive && conn.lastHeartbeat !== undefined;
+    conn.connected = isConnected({
+      lastError: conn.lastError,
+      lastHeartbeat: conn.lastHeartbeat,
+      recordedHeartbeat: ec.status?.lastHeartbeat,
+      now,
+      timeoutMs: timing.timeoutMs,
+    });
 
     // The tree stays a tree.
     const selfID = await this.ownID();
@@ -526,21 +403,7 @@ export class EdgeOperator {
 
     // Tell the child who it is (name, path, labels, ancestors): it decides its own matches.
     if (conn.connected && conn.accepted) {
-      const identity: ConfigMap = {
-        apiVersion: "v1",
-        kind: "ConfigMap",
-        metadata: {
-          name: IDENTITY_CONFIGMAP,
-          namespace: EDGE_NAMESPACE,
-          labels: { [PROPAGATED_BY_LABEL]: selfID },
-        },
-        data: {
-          name: req.name,
-          path: absolutePath(self.path, req.name),
-          labels: JSON.stringify(ec.spec.labels ?? {}),
-          ancestors: JSON.stringify([...self.ancestors, { clusterID: selfID, path: self.path }]),
-        },
-      };
+      const identity = childIdentity(req.name, ec.spec.labels, self, selfID);
       const text = canonicalJSON(identity);
       if (conn.identityWritten !== text || !wasConnected) {
         try {
@@ -608,42 +471,16 @@ export class EdgeOperator {
           );
     }
 
-    let ready: Omit<Condition, "lastTransitionTime">;
-    if (!verdict.accepted) {
-      ready = { type: "Ready", status: "False", reason: verdict.reason, message: verdict.message };
-    } else if (conn.connected) {
-      ready = {
-        type: "Ready",
-        status: "True",
-        reason: "Connected",
-        message: conn.lastError
-          ? `last heartbeat failed (${conn.lastError}); disconnected after ${timeoutMs / 1000} s without one`
-          : `heartbeat every ${periodMs / 1000} s`,
-      };
-    } else if (conn.lastHeartbeat === undefined && ec.status?.lastHeartbeat === undefined) {
-      ready = {
-        type: "Ready",
-        status: "False",
-        reason: "Unreachable",
-        message: `the cluster in Secret ${ref.namespace}/${ref.name} does not answer: ${conn.lastError ?? "no heartbeat yet"}`,
-      };
-    } else {
-      ready = {
-        type: "Ready",
-        status: "False",
-        reason: "HeartbeatTimeout",
-        message: `no heartbeat for more than ${timeoutMs / 1000} s: ${conn.lastError ?? ""}`,
-      };
-    }
-    const previousReason = ec.status?.conditions?.find((c) => c.type === "Ready")?.reason;
-    if (previousReason !== ready.reason) {
-      await this.events.record(
-        ec,
-        ready.status === "True" ? "Normal" : "Warning",
-        ready.reason,
-        ready.message,
-      );
-    }
+    const ready = edgeReady({
+      verdict,
+      connected: conn.connected,
+      lastError: conn.lastError,
+      everAnswered: conn.lastHeartbeat !== undefined || ec.status?.lastHeartbeat !== undefined,
+      timing,
+      secretRef: ref,
+    });
+    const event = readyEvent(ec.status?.conditions?.find((c) => c.type === "Ready")?.reason, ready);
+    if (event) await this.events.record(ec, event.type, event.reason, event.message);
     const missions = this.missionStore()
       .list()
       .map((m) => ({ clusters: m.status?.clusters }));
@@ -670,8 +507,7 @@ export class EdgeOperator {
       if (ec.status.capacity) status.capacity = ec.status.capacity;
     }
     await this.writeEdgeStatus(ec, status);
-    const nextProbe = Math.max(50, conn.lastProbeAt + periodMs - Date.now());
-    return { requeueAfterMs: nextProbe };
+    return { requeueAfterMs: nextProbeInMs(conn.lastProbeAt, periodMs, Date.now()) };
   }
 
   // ---------------------------------------------------------------- Mission
@@ -701,19 +537,16 @@ export class EdgeOperator {
     self: SelfIdentity,
   ): Promise<{ entry: ClusterMissionStatus | undefined; inventory: InventoryEntry[] }> {
     const name = mission.metadata.name ?? "";
-    const names = [self.name, self.path].filter((n) => n !== "");
-    const fingerprint = canonicalJSON({
-      uid: mission.metadata.uid,
-      objects: resolveObjects(mission.spec, name, names),
-    });
-    const last = this.appliedHere.get(name);
+    const fingerprint = applyFingerprint(mission, namesOf(self));
     const previous = mission.status?.clusters?.find((c) => c.path === ".");
-    if (
-      last?.fingerprint === fingerprint &&
-      Date.now() - last.at < RESYNC_MS &&
-      !this.drifted.has(name) &&
-      previous?.state === "Applied"
-    ) {
+    const skip = canSkipApply({
+      last: this.appliedHere.get(name),
+      fingerprint,
+      now: Date.now(),
+      drifted: this.drifted.has(name),
+      previous,
+    });
+    if (skip) {
       return { entry: previous, inventory: mission.status?.inventory ?? [] };
     }
     // Cleared before applying: a change made while applying marks it again.
@@ -743,8 +576,7 @@ export class EdgeOperator {
         inventory: previous,
       };
     }
-    const names = [self.name, self.path].filter((n) => n !== "");
-    const objects = resolveObjects(mission.spec, name, names);
+    const objects = resolveObjects(mission.spec, name, namesOf(self));
     const owner = controllerReference({ ...mission, apiVersion: API_VERSION, kind: "Mission" });
     const failures: string[] = [];
     const applied: InventoryEntry[] = [];
@@ -771,7 +603,7 @@ export class EdgeOperator {
         applied.push({ ...ref, ...(rt.namespaced ? { namespace: body.metadata.namespace } : {}) });
       } catch (err) {
         // A 4xx answer is the object's fault (invalid, forbidden, namespace missing): report it.
-        if (err instanceof ApiError && err.code >= 400 && err.code < 500 && err.code !== 429) {
+        if (err instanceof ApiError && isObjectFault(err.code)) {
           failures.push(`${ref.kind} ${ref.name}: ${err.status.message ?? err.message}`);
           continue;
         }
@@ -779,22 +611,10 @@ export class EdgeOperator {
       }
     }
     // What the mission no longer holds goes (what it still holds but failed to apply stays).
-    const keep = new Set([...applied, ...objects.map(objectRef)].map(refKey));
-    for (const stale of staleInventory(previous, applied)) {
-      if (keep.has(refKey(stale))) continue;
-      await this.deleteObject(stale);
-    }
-    const inventory = [...applied];
-    for (const p of previous)
-      if (keep.has(refKey(p)) && !inventory.some((i) => refKey(i) === refKey(p))) inventory.push(p);
-    const entry: ClusterMissionStatus = failures.length
-      ? { path: ".", state: "Failed", reason: "ApplyFailed", message: failures.join("; ") }
-      : {
-          path: ".",
-          state: "Applied",
-          reason: "Applied",
-          message: `${applied.length} object${applied.length === 1 ? "" : "s"} applied`,
-        };
+    const plan = planInventory(previous, applied, objects);
+    for (const stale of plan.remove) await this.deleteObject(stale);
+    const entry = localEntry(failures, applied.length);
+    const inventory = plan.inventory;
     return { entry, inventory };
   }
 
@@ -920,38 +740,11 @@ export class EdgeOperator {
 
     const clusters = aggregateMissionStatus(local, reports);
     // Events for what changed (not awaited: best-effort, and kept off the path a mission travels).
-    const before = new Map((mission.status?.clusters ?? []).map((c) => [c.path, c.state]));
-    for (const c of clusters) {
-      if (before.get(c.path) === c.state) continue;
-      const where = c.path === "." ? "this cluster" : `cluster ${c.path}`;
-      if (c.state === "Failed" || c.state === "Unreachable") {
-        void this.events.record(mission, "Warning", c.reason ?? c.state, `${where}: ${c.message ?? c.state}`);
-      } else if (c.state === "Applied" && c.path === ".") {
-        void this.events.record(mission, "Normal", "Applied", `${where}: ${c.message ?? "applied"}`);
-      }
+    for (const e of missionEvents(mission.status?.clusters ?? [], clusters)) {
+      void this.events.record(mission, e.type, e.reason, e.message);
     }
     const summary = summarize(clusters);
-    const allApplied = summary.total > 0 && summary.applied === summary.total;
-    const ready: Omit<Condition, "lastTransitionTime"> = allApplied
-      ? {
-          type: "Ready",
-          status: "True",
-          reason: "Applied",
-          message: `applied in ${summary.applied} cluster(s)`,
-        }
-      : summary.total === 0
-        ? {
-            type: "Ready",
-            status: "False",
-            reason: "NoClusterSelected",
-            message: "the placement selects no cluster",
-          }
-        : {
-            type: "Ready",
-            status: "False",
-            reason: summary.failed ? "Failed" : summary.unreachable ? "Unreachable" : "Progressing",
-            message: `${summary.applied}/${summary.total} applied, ${summary.failed} failed, ${summary.unreachable} unreachable, ${summary.pending} pending`,
-          };
+    const ready = missionReady(summary);
     const status: MissionStatus = {
       observedGeneration: mission.metadata.generation,
       clusters,
