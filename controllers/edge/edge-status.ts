@@ -1,10 +1,11 @@
 // What an EdgeCluster's Ready condition says (pure): refused (Cycle, AttachedTwice), Connected,
 // Unreachable (never answered) or HeartbeatTimeout (answered once, silent past the timeout).
 
-import type { ConditionUpdate } from "../../pkg/status/conditions.ts";
-import type { SecretKeyRef } from "./api.ts";
+import { type ConditionUpdate, metaTime, setCondition } from "../../pkg/status/conditions.ts";
+import type { ClusterProbe } from "./adapter.ts";
+import type { Connection, EdgeCluster, EdgeClusterStatus, SecretKeyRef, SubtreeEntry } from "./api.ts";
 import type { HeartbeatTiming } from "./liveness.ts";
-import type { AttachmentVerdict } from "./tree.ts";
+import { type AttachmentVerdict, markDisconnected } from "./tree.ts";
 
 export type ReadyCondition = Omit<ConditionUpdate, "observedGeneration">;
 
@@ -59,5 +60,61 @@ export function readyEvent(
     type: ready.status === "True" ? "Normal" : "Warning",
     reason: ready.reason,
     message: ready.message,
+  };
+}
+
+export interface EdgeStatusInput {
+  ec: EdgeCluster;
+  connection: Connection;
+  probe: ClusterProbe | undefined;
+  lastHeartbeat: Date | undefined;
+  subtree: SubtreeEntry[];
+  missions: EdgeClusterStatus["missions"];
+  ready: ReadyCondition;
+}
+
+/** The EdgeCluster's status: this process's probe when it has one, else what the status recorded. */
+export function edgeClusterStatus(i: EdgeStatusInput): EdgeClusterStatus {
+  const { ec } = i;
+  const generation = ec.metadata.generation;
+  const clusterID = i.probe ? i.probe.clusterID : ec.status?.clusterID;
+  const lastHeartbeat = i.lastHeartbeat ? metaTime(i.lastHeartbeat) : ec.status?.lastHeartbeat;
+  const status: EdgeClusterStatus = {
+    observedGeneration: generation,
+    connection: i.connection,
+    ...(i.probe || clusterID ? { clusterID } : {}),
+    ...(lastHeartbeat ? { lastHeartbeat } : {}),
+    ...(i.probe ? { nodes: i.probe.nodes, capacity: i.probe.capacity } : {}),
+    subtree: i.subtree,
+    missions: i.missions,
+    conditions: setCondition(ec.status?.conditions, { ...i.ready, observedGeneration: generation }),
+  };
+  if (!i.probe && ec.status?.nodes) {
+    status.nodes = ec.status.nodes;
+    if (ec.status.capacity) status.capacity = ec.status.capacity;
+  }
+  return status;
+}
+
+/** The status of an EdgeCluster whose kubeconfig cannot be used: Disconnected, with the reason. */
+export function unusableKubeconfigStatus(
+  ec: EdgeCluster,
+  reason: string,
+  message: string,
+): EdgeClusterStatus {
+  const generation = ec.metadata.generation;
+  return {
+    observedGeneration: generation,
+    ...(ec.status?.lastHeartbeat ? { lastHeartbeat: ec.status.lastHeartbeat } : {}),
+    ...(ec.status?.clusterID ? { clusterID: ec.status.clusterID } : {}),
+    connection: "Disconnected",
+    subtree: markDisconnected(ec.status?.subtree ?? []),
+    conditions: setCondition(ec.status?.conditions, {
+      type: "Ready",
+      status: "False",
+      reason,
+      message,
+      observedGeneration: generation,
+    }),
   };
 }

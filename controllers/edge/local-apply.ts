@@ -2,7 +2,13 @@
 // its re-apply, what the inventory becomes after an apply, and this cluster's status entry.
 
 import { canonicalJSON } from "../../pkg/kube/object.ts";
-import type { ClusterMissionStatus, InventoryEntry, Mission, MissionObject } from "./api.ts";
+import {
+  type ClusterMissionStatus,
+  type InventoryEntry,
+  MISSION_LABEL,
+  type Mission,
+  type MissionObject,
+} from "./api.ts";
 import { objectRef, refKey, resolveObjects, staleInventory } from "./realign.ts";
 
 /** How often an unchanged mission is re-applied here anyway. */
@@ -74,4 +80,27 @@ export function localEntry(failures: readonly string[], appliedCount: number): C
 /** A 4xx answer is the object's fault (invalid, forbidden, namespace missing): reported, not retried. */
 export function isObjectFault(code: number): boolean {
   return code >= 400 && code < 500 && code !== 429;
+}
+
+/**
+ * An object a mission applied here whose mission is gone: it carries the mission's label and
+ * a Mission owner reference of that name, and none to the live mission (`liveUid`, undefined
+ * when no Mission of that name exists). Derived from the objects themselves, so a restart
+ * loses nothing; the garbage collector is the backstop for kinds no informer here watches.
+ */
+export function isOrphan(
+  obj: {
+    metadata: {
+      labels?: Record<string, string>;
+      ownerReferences?: ReadonlyArray<{ kind: string; name: string; uid: string }>;
+    };
+  },
+  missionName: string,
+  liveUid: string | undefined,
+): boolean {
+  if (obj.metadata.labels?.[MISSION_LABEL] !== missionName) return false;
+  const owners = (obj.metadata.ownerReferences ?? []).filter(
+    (o) => o.kind === "Mission" && o.name === missionName,
+  );
+  return owners.length > 0 && !owners.some((o) => o.uid === liveUid);
 }

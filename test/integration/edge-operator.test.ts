@@ -14,7 +14,7 @@ import {
   Missions,
   missionCRD,
 } from "../../controllers/edge/api.ts";
-import { type EdgeOperator, setupEdge } from "../../controllers/edge/reconcile.ts";
+import { type EdgeOperator, setupEdge } from "../../controllers/edge/operator.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
