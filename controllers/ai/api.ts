@@ -257,14 +257,14 @@ export const GPUQueueCRD: CRDSpec = {
   ],
 };
 
-export const GPUJobs: ResourceType = {
+export const GPUJobs: ResourceType<GPUJob> = {
   group: GROUP,
   version: "v1alpha1",
   plural: "gpujobs",
   kind: "GPUJob",
   namespaced: true,
 };
-export const GPUQueues: ResourceType = {
+export const GPUQueues: ResourceType<GPUQueue> = {
   group: GROUP,
   version: "v1alpha1",
   plural: "gpuqueues",

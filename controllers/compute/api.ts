@@ -167,7 +167,7 @@ export const virtualMachineCRD: CRDSpec = {
   ],
 };
 
-export const VirtualMachineResource: ResourceType = resourceTypeOf(virtualMachineCRD);
+export const VirtualMachineResource: ResourceType<VirtualMachine> = resourceTypeOf(virtualMachineCRD);
 
 export const RuntimeClassResource: ResourceType = {
   group: "node.k8s.io",

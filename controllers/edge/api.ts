@@ -363,5 +363,5 @@ export const missionCRD: CRDSpec = {
   ],
 };
 
-export const EdgeClusters = resourceTypeOf(edgeClusterCRD);
-export const Missions = resourceTypeOf(missionCRD);
+export const EdgeClusters = resourceTypeOf<EdgeCluster>(edgeClusterCRD);
+export const Missions = resourceTypeOf<Mission>(missionCRD);

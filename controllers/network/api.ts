@@ -539,11 +539,11 @@ export const nodeProgramCRD: CRDSpec = {
 
 export const NETWORK_CRDS: CRDSpec[] = [vpcCRD, subnetCRD, endpointCRD, ipAddressCRD, nodeProgramCRD];
 
-export const VPCs: ResourceType = resourceTypeOf(vpcCRD);
-export const Subnets: ResourceType = resourceTypeOf(subnetCRD);
-export const Endpoints: ResourceType = resourceTypeOf(endpointCRD);
-export const IPAddresses: ResourceType = resourceTypeOf(ipAddressCRD);
-export const NodePrograms: ResourceType = resourceTypeOf(nodeProgramCRD);
+export const VPCs: ResourceType<VPC> = resourceTypeOf(vpcCRD);
+export const Subnets: ResourceType<Subnet> = resourceTypeOf(subnetCRD);
+export const Endpoints: ResourceType<Endpoint> = resourceTypeOf(endpointCRD);
+export const IPAddresses: ResourceType<IPAddress> = resourceTypeOf(ipAddressCRD);
+export const NodePrograms: ResourceType<NodeProgram> = resourceTypeOf(nodeProgramCRD);
 
 export const ValidatingAdmissionPolicies: ResourceType = {
   group: "admissionregistration.k8s.io",

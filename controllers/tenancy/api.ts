@@ -146,7 +146,7 @@ export const tenantCRD: CRDSpec = {
   ],
 };
 
-export const TenantResource: ResourceType = resourceTypeOf(tenantCRD);
+export const TenantResource: ResourceType<Tenant> = resourceTypeOf(tenantCRD);
 
 export const LimitRangeResource: ResourceType = {
   group: "",

@@ -19,10 +19,7 @@ export class SharedInformerFactory {
   ) {}
 
   /** The informer for this resource and selection, created on first use. */
-  informerFor<T extends KubeObject = KubeObject>(
-    rt: ResourceType,
-    opts: InformerOptions<T> = {},
-  ): Informer<T> {
+  informerFor<T extends KubeObject>(rt: ResourceType<T>, opts: InformerOptions<T> = {}): Informer<T> {
     const id = [
       resourceId(rt),
       opts.namespace ?? "",

@@ -60,7 +60,7 @@ export function stripManagedFields<T extends KubeObject>(obj: T): T {
 }
 
 export class Informer<T extends KubeObject = KubeObject> {
-  readonly resource: ResourceType;
+  readonly resource: ResourceType<T>;
   readonly store: Store<T>;
   readonly stats: InformerStats = { lists: 0, watches: 0, expired: 0, idleRestarts: 0, errors: 0 };
   private readonly handlers: EventHandler<T>[] = [];
@@ -76,7 +76,7 @@ export class Informer<T extends KubeObject = KubeObject> {
 
   constructor(
     private readonly client: KubeClient,
-    resource: ResourceType,
+    resource: ResourceType<T>,
     opts: InformerOptions<T> = {},
   ) {
     this.resource = resource;

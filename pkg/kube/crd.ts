@@ -91,7 +91,7 @@ export const CONDITIONS_SCHEMA: JSONSchema = {
 };
 
 /** The resource type a CRD serves, for clients and informers. */
-export function resourceTypeOf(c: CRDSpec): ResourceType {
+export function resourceTypeOf<T extends KubeObject = KubeObject>(c: CRDSpec): ResourceType<T> {
   return {
     group: c.group,
     version: c.version ?? "v1alpha1",

@@ -1,6 +1,10 @@
-// Describes a kind of resource well enough to build its REST paths.
+// Describes a kind of resource well enough to build its REST paths, and carries the type of
+// its objects so that informers, stores and clients built from it are typed without casts.
 
-export interface ResourceType {
+import type { ConfigMap, Namespace, NetworkPolicy, Node, Pod, Secret } from "./core.ts";
+import type { KubeObject } from "./object.ts";
+
+export interface ResourceType<T extends KubeObject = KubeObject> {
   /** "" for the core group. */
   group: string;
   version: string;
@@ -8,6 +12,13 @@ export interface ResourceType {
   plural: string;
   kind: string;
   namespaced: boolean;
+  /** Never set: names the object type T (a phantom, so ResourceType<Pod> is not a ResourceType<Node>). */
+  readonly __object?: T;
+}
+
+/** A resource whose objects are of type T. */
+export function defineResource<T extends KubeObject>(rt: Omit<ResourceType<T>, "__object">): ResourceType<T> {
+  return rt;
 }
 
 export function apiVersionOf(rt: ResourceType): string {
@@ -35,17 +46,17 @@ export function objectPath(rt: ResourceType, name: string, namespace?: string, s
   return `${collectionPath(rt, namespace)}/${encodeURIComponent(name)}${sub}`;
 }
 
-function core(plural: string, kind: string, namespaced = true): ResourceType {
+function core<T extends KubeObject = KubeObject>(plural: string, kind: string, namespaced = true): ResourceType<T> {
   return { group: "", version: "v1", plural, kind, namespaced };
 }
 
 /** Built-in resources the runtime and controllers use. */
 export const Resources = {
-  ConfigMap: core("configmaps", "ConfigMap"),
-  Secret: core("secrets", "Secret"),
-  Namespace: core("namespaces", "Namespace", false),
-  Pod: core("pods", "Pod"),
-  Node: core("nodes", "Node", false),
+  ConfigMap: core<ConfigMap>("configmaps", "ConfigMap"),
+  Secret: core<Secret>("secrets", "Secret"),
+  Namespace: core<Namespace>("namespaces", "Namespace", false),
+  Pod: core<Pod>("pods", "Pod"),
+  Node: core<Node>("nodes", "Node", false),
   Service: core("services", "Service"),
   ServiceAccount: core("serviceaccounts", "ServiceAccount"),
   ResourceQuota: core("resourcequotas", "ResourceQuota"),
@@ -86,11 +97,25 @@ export const Resources = {
     kind: "ClusterRoleBinding",
     namespaced: false,
   },
-  NetworkPolicy: {
+  NetworkPolicy: defineResource<NetworkPolicy>({
     group: "networking.k8s.io",
     version: "v1",
     plural: "networkpolicies",
     kind: "NetworkPolicy",
     namespaced: true,
+  }),
+  ValidatingAdmissionPolicy: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "validatingadmissionpolicies",
+    kind: "ValidatingAdmissionPolicy",
+    namespaced: false,
+  },
+  ValidatingAdmissionPolicyBinding: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "validatingadmissionpolicybindings",
+    kind: "ValidatingAdmissionPolicyBinding",
+    namespaced: false,
   },
 } as const satisfies Record<string, ResourceType>;

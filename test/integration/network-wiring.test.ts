@@ -19,7 +19,7 @@ import { parseCIDR, parseIP } from "../../controllers/network/ipam.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { ApiError, isNotFound } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
-import { objectPath, Resources } from "../../pkg/kube/resource.ts";
+import { objectPath, Resources, type ResourceType } from "../../pkg/kube/resource.ts";
 import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
@@ -69,7 +69,7 @@ describe("network: VPCs, subnets and endpoints", function () {
     cleanup.push(() => client.delete(Subnets, s.metadata.name ?? "").catch(() => undefined));
   };
   const waitReady = async <T extends VPC | Subnet>(
-    rt: typeof VPCs,
+    rt: ResourceType<T>,
     name: string,
     status = "True",
     reason?: string,
