@@ -3,7 +3,7 @@
 // and the identity ConfigMap). A child that cannot be reached keeps them: the deletion is not
 // held up by a cluster that may never come back; a Warning event says so.
 
-import type { KubeObject } from "../../pkg/kube/object.ts";
+import type { ConfigMap, Secret } from "../../pkg/kube/core.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { removeFinalizer } from "../../pkg/status/finalizers.ts";
 import {
@@ -16,11 +16,7 @@ import {
   PROPAGATED_BY_LABEL,
 } from "./api.ts";
 import { DETACH_FINALIZER, type EdgeContext } from "./context.ts";
-import { type ConfigMap, writtenBy } from "./identity.ts";
-
-export interface Secret extends KubeObject {
-  data?: Record<string, string>;
-}
+import { writtenBy } from "./identity.ts";
 
 async function removeCopies(ctx: EdgeContext, ec: EdgeCluster, selfID: string): Promise<number> {
   const name = ec.metadata.name ?? "";

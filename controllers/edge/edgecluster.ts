@@ -5,6 +5,7 @@
 
 import type { Request, Result } from "../../pkg/controller/controller.ts";
 import { apply, applyStatus } from "../../pkg/kube/apply.ts";
+import type { Secret } from "../../pkg/kube/core.ts";
 import { isNotFound } from "../../pkg/kube/errors.ts";
 import { canonicalJSON } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
@@ -14,7 +15,7 @@ import { countForPath } from "./aggregate.ts";
 import { EDGE_NAMESPACE, type EdgeCluster, type EdgeClusterStatus, EdgeClusters, Missions } from "./api.ts";
 import type { ChildConnection } from "./connections.ts";
 import { DETACH_FINALIZER, type EdgeContext } from "./context.ts";
-import { detach, type Secret } from "./detach.ts";
+import { detach } from "./detach.ts";
 import { edgeClusterStatus, edgeReady, readyEvent, unusableKubeconfigStatus } from "./edge-status.ts";
 import { childIdentity, type SelfIdentity } from "./identity.ts";
 import {

@@ -2,14 +2,10 @@
 // (or one written by hand at the root), and the identity ConfigMap this cluster writes into each
 // child, so the child can decide its own matches and refuse cycles.
 
-import type { KubeObject } from "../../pkg/kube/object.ts";
+import type { ConfigMap } from "../../pkg/kube/core.ts";
 import { EDGE_NAMESPACE, IDENTITY_CONFIGMAP, PROPAGATED_BY_LABEL } from "./api.ts";
 import type { ClusterIdentity } from "./placement.ts";
 import { absolutePath } from "./tree.ts";
-
-export interface ConfigMap extends KubeObject {
-  data?: Record<string, string>;
-}
 
 /** An ancestor of a cluster: its cluster id and absolute path ("" is the root). */
 export interface Ancestor {

@@ -22,6 +22,7 @@ import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
+import type { ConfigMap } from "../../pkg/kube/core.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { type Logger, rootLogger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
@@ -38,7 +39,7 @@ import { ConnectionPool } from "./connections.ts";
 import type { EdgeContext } from "./context.ts";
 import { Discovery } from "./discovery.ts";
 import { reconcileEdgeCluster } from "./edgecluster.ts";
-import { type ConfigMap, parseIdentity, type SelfIdentity } from "./identity.ts";
+import { parseIdentity, type SelfIdentity } from "./identity.ts";
 import { LocalApplier } from "./local-applier.ts";
 import { reconcileMission } from "./mission.ts";
 
