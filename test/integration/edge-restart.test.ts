@@ -6,16 +6,12 @@ import { expect } from "chai";
 import {
   EDGE_NAMESPACE,
   EdgeClusters,
-  edgeClusterCRD,
   IDENTITY_CONFIGMAP,
   type Mission,
   Missions,
-  missionCRD,
 } from "../../controllers/edge/api.ts";
 import { type EdgeOperator, setupEdge } from "../../controllers/edge/operator.ts";
-import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
-import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { Manager } from "../../pkg/manager/manager.ts";
@@ -26,6 +22,7 @@ import {
   getOrUndefined,
   kubeconfigSecret,
   kubeconfigYAML,
+  rootIdentity,
   statusByPath,
 } from "../fixtures/edge-tree.ts";
 
@@ -60,20 +57,9 @@ describe("edge operator across a restart", function () {
   before(async () => {
     cluster = testCluster();
     client = await cluster.clientFor();
-    await installCRDs(client, [buildCRD(edgeClusterCRD), buildCRD(missionCRD)]);
     namespace = uniqueName("edge-restart");
     await client.create(Resources.Namespace, { metadata: { name: namespace } });
-    await apply(client, Resources.Namespace, {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: EDGE_NAMESPACE },
-    });
-    await apply(client, Resources.ConfigMap, {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: IDENTITY_CONFIGMAP, namespace: EDGE_NAMESPACE },
-      data: { name: rootName },
-    });
+    await rootIdentity(client, { name: rootName });
   });
 
   after(async () => {
