@@ -9,7 +9,7 @@ import {
   type Mission,
   Missions,
 } from "../controllers/edge/api.ts";
-import { parseIdentity } from "../controllers/edge/reconcile.ts";
+import { parseIdentity } from "../controllers/edge/identity.ts";
 import { renderTree } from "../controllers/edge/treeview.ts";
 import { connect } from "../pkg/kube/config.ts";
 import { isNotFound } from "../pkg/kube/errors.ts";

@@ -69,16 +69,10 @@ export interface EdgeCluster extends KubeObject {
   status?: EdgeClusterStatus;
 }
 
-export interface LabelSelectorRequirement {
-  key: string;
-  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
-  values?: string[];
-}
+/** Kubernetes label selectors: the shared module (an absent clusterSelector is placement's decision). */
+export type { LabelSelector, LabelSelectorRequirement } from "../../pkg/kube/label-selector.ts";
 
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: LabelSelectorRequirement[];
-}
+import type { LabelSelector } from "../../pkg/kube/label-selector.ts";
 
 export interface Placement {
   /** Cluster names (an EdgeCluster's name) or absolute paths such as "a/a1". */

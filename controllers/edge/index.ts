@@ -2,7 +2,7 @@
 
 import type { ControllerModule } from "../module.ts";
 import { edgeClusterCRD, missionCRD } from "./api.ts";
-import { setupEdge } from "./reconcile.ts";
+import { setupEdge } from "./operator.ts";
 
 export const edgeModule: ControllerModule = {
   name: "edge",

@@ -2,40 +2,9 @@
 // to reach them (pure). A mission goes only to children whose subtree holds a match, never
 // to every child.
 
-import type { LabelSelector, Placement, SubtreeEntry } from "./api.ts";
+import { selectorMatches } from "../../pkg/kube/label-selector.ts";
+import type { Placement, SubtreeEntry } from "./api.ts";
 import { absolutePath, leafName, SELF } from "./tree.ts";
-
-/** Kubernetes label-selector semantics: every matchLabels pair and every expression must hold. */
-export function selectorMatches(
-  selector: LabelSelector,
-  labels: Readonly<Record<string, string>> = {},
-): boolean {
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
-    if (labels[k] !== v) return false;
-  }
-  for (const req of selector.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, req.key);
-    const value = labels[req.key];
-    const values = req.values ?? [];
-    switch (req.operator) {
-      case "In":
-        if (!has || !values.includes(value as string)) return false;
-        break;
-      case "NotIn":
-        if (has && values.includes(value as string)) return false;
-        break;
-      case "Exists":
-        if (!has) return false;
-        break;
-      case "DoesNotExist":
-        if (has) return false;
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
-}
 
 export interface ClusterIdentity {
   /** The cluster's name: its EdgeCluster's name in its parent (the root's is set by hand). */
@@ -48,14 +17,16 @@ export interface ClusterIdentity {
 /**
  * A placement selects a cluster when its name or absolute path is listed, or when its
  * clusterSelector matches the cluster's labels. An empty placement selects nothing; an empty
- * selector ({}) selects every cluster, as in Kubernetes.
+ * selector ({}) selects every cluster, as in Kubernetes; an absent clusterSelector selects
+ * nothing by label (only the listed clusters).
  */
 export function placementMatches(placement: Placement, cluster: ClusterIdentity): boolean {
   const listed = placement.clusters ?? [];
   if (cluster.name && listed.includes(cluster.name)) return true;
   if (cluster.path && listed.includes(cluster.path)) return true;
-  if (placement.clusterSelector && selectorMatches(placement.clusterSelector, cluster.labels)) return true;
-  return false;
+  // Absent selector: no cluster is selected by label (edge's reading, not Kubernetes' "everything").
+  if (placement.clusterSelector === undefined) return false;
+  return selectorMatches(placement.clusterSelector, cluster.labels);
 }
 
 export interface ChildSubtree {

@@ -202,3 +202,52 @@ export function validateAttachments(ctx: AttachmentContext): Map<string, Attachm
   }
   return verdicts;
 }
+
+/** Ready reasons of a refused attachment: such a grandchild is not part of the subtree. */
+const REJECTED_REASONS = new Set(["Cycle", "AttachedTwice"]);
+
+/** The child's own EdgeClusters as grandchild reports, leaving out the ones the child refused. */
+export function grandchildReports(
+  edgeClusters: ReadonlyArray<{
+    metadata: { name?: string };
+    spec: { labels?: Record<string, string> };
+    status?: {
+      subtree?: SubtreeEntry[];
+      conditions?: ReadonlyArray<{ type: string; status: string; reason: string }>;
+    };
+  }>,
+): GrandchildReport[] {
+  return edgeClusters
+    .filter((g) => {
+      const ready = g.status?.conditions?.find((c) => c.type === "Ready");
+      return !(ready?.status === "False" && REJECTED_REASONS.has(ready.reason));
+    })
+    .map((g) => ({ name: g.metadata.name ?? "", labels: g.spec.labels, subtree: g.status?.subtree }));
+}
+
+export interface KnownSubtreeInput {
+  name: string;
+  labels?: Record<string, string>;
+  connected: boolean;
+  accepted: boolean;
+  /** What this process flattened last (empty when nothing yet). */
+  current: readonly SubtreeEntry[];
+  /** What the EdgeCluster's status records (from before a restart). */
+  recorded: readonly SubtreeEntry[];
+}
+
+/**
+ * The subtree to report when the child's watches cannot be read now: nothing for a refused
+ * child; the last known one while connected; the last known one (else the child alone)
+ * marked Disconnected otherwise.
+ */
+export function knownSubtree(i: KnownSubtreeInput): SubtreeEntry[] {
+  if (!i.accepted) return [];
+  const known = i.current.length ? [...i.current] : [...i.recorded];
+  if (i.connected) return known;
+  return markDisconnected(
+    known.length
+      ? known
+      : [{ path: i.name, connection: "Disconnected", ...(i.labels ? { labels: i.labels } : {}) }],
+  );
+}

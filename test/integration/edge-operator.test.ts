@@ -7,17 +7,13 @@ import {
   EDGE_NAMESPACE,
   type EdgeCluster,
   EdgeClusters,
-  edgeClusterCRD,
   IDENTITY_CONFIGMAP,
   MISSION_LABEL,
   type Mission,
   Missions,
-  missionCRD,
 } from "../../controllers/edge/api.ts";
-import { type EdgeOperator, setupEdge } from "../../controllers/edge/reconcile.ts";
-import { apply } from "../../pkg/kube/apply.ts";
+import { type EdgeOperator, setupEdge } from "../../controllers/edge/operator.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
-import { buildCRD, installCRDs } from "../../pkg/kube/crd.ts";
 import { isInvalid } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
@@ -31,6 +27,7 @@ import {
   getOrUndefined,
   kubeconfigSecret,
   kubeconfigYAML,
+  rootIdentity,
   statusByPath,
 } from "../fixtures/edge-tree.ts";
 
@@ -66,21 +63,10 @@ describe("edge operator in one cluster", function () {
   before(async () => {
     cluster = testCluster();
     client = await cluster.clientFor();
-    await installCRDs(client, [buildCRD(edgeClusterCRD), buildCRD(missionCRD)]);
     namespace = uniqueName("edge");
     await client.create(Resources.Namespace, { metadata: { name: namespace } });
     // Who this cluster is, set by hand as at a root: missions select it by name or label.
-    await apply(client, Resources.Namespace, {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name: EDGE_NAMESPACE },
-    });
-    await apply(client, Resources.ConfigMap, {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: IDENTITY_CONFIGMAP, namespace: EDGE_NAMESPACE },
-      data: { name: rootName, labels: JSON.stringify({ tier: "cloud" }) },
-    });
+    await rootIdentity(client, { name: rootName, labels: JSON.stringify({ tier: "cloud" }) });
     manager = new Manager({
       client,
       metricsBindAddress: "",

@@ -10,7 +10,6 @@ import {
   missionTargets,
   placementMatches,
   routeMission,
-  selectorMatches,
 } from "../../controllers/edge/placement.ts";
 import {
   mergePatch,
@@ -20,6 +19,7 @@ import {
   validateObjects,
 } from "../../controllers/edge/realign.ts";
 import { leafName } from "../../controllers/edge/tree.ts";
+import { selectorMatches } from "../../pkg/kube/label-selector.ts";
 import { canonicalJSON } from "../../pkg/kube/object.ts";
 
 const labels = fc.dictionary(

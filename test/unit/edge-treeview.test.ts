@@ -2,7 +2,7 @@
 
 import { expect } from "chai";
 import type { EdgeCluster, Mission } from "../../controllers/edge/api.ts";
-import { parseIdentity } from "../../controllers/edge/reconcile.ts";
+import { parseIdentity } from "../../controllers/edge/identity.ts";
 import { renderTree } from "../../controllers/edge/treeview.ts";
 
 describe("edge tree view", () => {
