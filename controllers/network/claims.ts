@@ -14,21 +14,20 @@ import {
   POD_UID_LABEL,
   SUBNET_LABEL,
   type Subnet,
-  TENANT_LABEL,
 } from "./api.ts";
+import { tenantLabelOf } from "./endpoint-desired.ts";
 import { CLAIM_POD_INDEX, CLAIM_SUBNET_INDEX, type PodView } from "./informers.ts";
 import { IPPool } from "./ipam.ts";
 
 /** The claim object for one interface of a pod (pure). */
 export function desiredClaim(pod: PodView, subnet: string, ip: string, epName: string): IPAddress {
   const uid = pod.metadata.uid ?? "";
-  const tenant = pod.metadata.labels?.[TENANT_LABEL];
   return {
     apiVersion: API_VERSION,
     kind: "IPAddress",
     metadata: {
       name: ipClaimName(subnet, ip),
-      labels: { [SUBNET_LABEL]: subnet, [POD_UID_LABEL]: uid, ...(tenant ? { [TENANT_LABEL]: tenant } : {}) },
+      labels: { [SUBNET_LABEL]: subnet, [POD_UID_LABEL]: uid, ...tenantLabelOf(pod) },
     },
     spec: {
       subnet,

@@ -16,6 +16,14 @@ import {
 import type { PodView } from "./informers.ts";
 import { macFor } from "./ipam.ts";
 
+/** The tenant label a pod's network objects inherit (none when the pod has none). */
+export function tenantLabelOf(pod: {
+  metadata: { labels?: Record<string, string> };
+}): Record<string, string> {
+  const tenant = pod.metadata.labels?.[TENANT_LABEL];
+  return tenant ? { [TENANT_LABEL]: tenant } : {};
+}
+
 /** eth0's Endpoint is named after the pod; further interfaces get a suffix. */
 export function endpointName(pod: string, iface: number): string {
   return iface === 0 ? pod : `${pod}.eth${iface}`;
@@ -58,7 +66,6 @@ export function wantedSubnets(pod: PodView, namespaceDefaults: Subnet[]): string
 export function desiredEndpoint(pod: PodView, subnet: Subnet, ip: string, i: number): Endpoint {
   const name = pod.metadata.name ?? "";
   const subnetName = subnet.metadata.name ?? "";
-  const tenant = pod.metadata.labels?.[TENANT_LABEL];
   return {
     apiVersion: API_VERSION,
     kind: "Endpoint",
@@ -68,7 +75,7 @@ export function desiredEndpoint(pod: PodView, subnet: Subnet, ip: string, i: num
       labels: {
         [SUBNET_LABEL]: subnetName,
         [VPC_LABEL]: subnet.spec.vpc,
-        ...(tenant ? { [TENANT_LABEL]: tenant } : {}),
+        ...tenantLabelOf(pod),
       },
       // No blockOwnerDeletion: that would need update rights on pods/finalizers.
       ownerReferences: [{ ...controllerReference(pod), blockOwnerDeletion: false }],
