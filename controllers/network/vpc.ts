@@ -4,15 +4,16 @@ import type { Controller } from "../../pkg/controller/controller.ts";
 import { Subnets, type VPC, VPCs } from "./api.ts";
 import { type NetworkDeps, writeStatus } from "./deps.ts";
 import { SUBNET_INFORMER, SUBNET_VPC_INDEX } from "./informers.ts";
+import { ReadYourWrites } from "./read-your-writes.ts";
 import { vpcStatus } from "./status.ts";
 import { allVPCs, subnetVPCChanged, subnetVPCs } from "./triggers.ts";
 import { controllerWithWatches, watch } from "./watch.ts";
 
 export function vpcController(deps: NetworkDeps): Controller {
   const { vpcs, subnets } = deps.inf;
-  /** VNIs written by this process that the cache may not show yet (concurrency 1 makes this exact). */
-  const recentVNIs = new Map<string, number>();
-  const vniOf = (o: VPC) => o.status?.vni ?? recentVNIs.get(o.metadata.name ?? "") ?? o.spec.vni;
+  /** Status this process wrote that the cache may not show yet (concurrency 1 makes this exact). */
+  const written = new ReadYourWrites(vpcs.store);
+  const vniOf = (o: VPC) => o.status?.vni ?? written.get(o.metadata.name ?? "")?.status?.vni ?? o.spec.vni;
   return controllerWithWatches(deps.factory, {
     name: "network-vpc",
     for: VPCs,
@@ -30,17 +31,12 @@ export function vpcController(deps: NetworkDeps): Controller {
     ],
     reconcile: async (req) => {
       const vpc = vpcs.store.get(req.key);
-      if (!vpc) {
-        recentVNIs.delete(req.name);
-        return;
-      }
+      if (!vpc) return;
       const others = vpcs.store.list().filter((v) => v.metadata.name !== req.name);
       const names = subnets.store.byIndex(SUBNET_VPC_INDEX, req.name).map((s) => s.metadata.name ?? "");
       const decision = vpcStatus(vpc, others, names, vniOf);
-      if (decision.status.vni !== undefined && vpc.status?.vni === undefined) {
-        recentVNIs.set(req.name, decision.status.vni);
-      }
-      await writeStatus(deps, VPCs, vpc, decision);
+      const patched = await writeStatus(deps, VPCs, vpc, decision);
+      if (patched) written.wrote(patched);
     },
   });
 }
