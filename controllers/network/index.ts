@@ -10,7 +10,7 @@ import {
   vpcDeletePolicy,
   vpcDeletePolicyBinding,
 } from "./api.ts";
-import { setupNetwork } from "./reconcile.ts";
+import { setupNetwork } from "./setup.ts";
 import { TENANT_CRD_NAME, tenantKindInstalled, tenantNetworkController } from "./tenant.ts";
 
 export const networkModule: ControllerModule = {

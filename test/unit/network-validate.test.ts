@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import type { Subnet, VPC } from "../../controllers/network/api.ts";
-import { podTransform } from "../../controllers/network/reconcile.ts";
+import { podTransform } from "../../controllers/network/informers.ts";
 import { desiredTenantNetwork } from "../../controllers/network/tenant.ts";
 import { subnetProblem, vpcProblem } from "../../controllers/network/validate.ts";
 import { TerminalError } from "../../pkg/controller/controller.ts";
