@@ -2,9 +2,10 @@
 // The ordinary scheduler places the launcher, so VMs and containers share nodes, quota and
 // tenancy; stopping removes it (freeing the node), starting creates it again.
 
+import type { Pod } from "../../pkg/kube/core.ts";
 import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { type Condition, type ConditionUpdate, setCondition } from "../../pkg/status/conditions.ts";
-import { TENANT_LABEL } from "../tenancy/api.ts";
+import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   DEFAULT_RUNTIME_CLASS,
   launcherName,
@@ -13,21 +14,6 @@ import {
   VM_LABEL,
   type VMPhase,
 } from "./api.ts";
-
-export interface Pod extends KubeObject {
-  spec?: {
-    nodeName?: string;
-    runtimeClassName?: string;
-    containers?: Array<Record<string, unknown>>;
-    [k: string]: unknown;
-  };
-  status?: {
-    phase?: string;
-    podIP?: string;
-    podIPs?: Array<{ ip: string }>;
-    conditions?: Array<{ type: string; status: string; reason?: string; message?: string }>;
-  };
-}
 
 export const CLOUD_INIT_SUFFIX = "-cloudinit";
 

@@ -4,12 +4,13 @@
 import { Controller } from "../../pkg/controller/controller.ts";
 import { apply, applyStatus } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
+import type { Pod } from "../../pkg/kube/core.ts";
 import { ApiError, isAlreadyExists, isNotFound } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
-import { TENANT_LABEL } from "../tenancy/api.ts";
+import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   launcherName,
   type VirtualMachine,
@@ -23,7 +24,6 @@ import {
   desiredLauncher,
   needsCloudInit,
   observe,
-  type Pod,
 } from "./launcher.ts";
 
 export interface ComputeOptions {

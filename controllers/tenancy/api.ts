@@ -7,7 +7,7 @@ import type { Condition } from "../../pkg/status/conditions.ts";
 
 export const GROUP = "tenancy.centaurus.io";
 /** On namespaces and on everything a tenant owns. */
-export const TENANT_LABEL = "tenancy.centaurus.io/tenant";
+export { TENANT_LABEL } from "../shared/tenant.ts";
 /** On a tenant's namespaces: the short name inside the tenant ("default", "web", ...). */
 export const SHORT_NAME_LABEL = "tenancy.centaurus.io/namespace";
 /** On namespaces whose tenant restricts runtime classes; the allowed ones are labelled below. */
@@ -155,21 +155,6 @@ export const LimitRangeResource: ResourceType = {
   kind: "LimitRange",
   namespaced: true,
 };
-export const ValidatingAdmissionPolicyResource: ResourceType = {
-  group: "admissionregistration.k8s.io",
-  version: "v1",
-  plural: "validatingadmissionpolicies",
-  kind: "ValidatingAdmissionPolicy",
-  namespaced: false,
-};
-export const ValidatingAdmissionPolicyBindingResource: ResourceType = {
-  group: "admissionregistration.k8s.io",
-  version: "v1",
-  plural: "validatingadmissionpolicybindings",
-  kind: "ValidatingAdmissionPolicyBinding",
-  namespaced: false,
-};
-
 /** The namespace a short name maps to. */
 export function namespaceName(tenant: string, short: string): string {
   return `${tenant}-${short}`;

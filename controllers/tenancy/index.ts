@@ -1,12 +1,8 @@
 // The "tenancy" module: the Tenant kind, its controller, admission policies and RBAC.
 
-import type { KubeObject } from "../../pkg/kube/object.ts";
+import { Resources } from "../../pkg/kube/resource.ts";
 import type { ControllerModule, PolicyRule } from "../module.ts";
-import {
-  tenantCRD,
-  ValidatingAdmissionPolicyBindingResource,
-  ValidatingAdmissionPolicyResource,
-} from "./api.ts";
+import { tenantCRD } from "./api.ts";
 import {
   runtimeClassBinding,
   runtimeClassPolicy,
@@ -44,11 +40,11 @@ export const tenancyModule: ControllerModule = {
   name: "tenancy",
   crds: [tenantCRD],
   manifests: [
-    { resource: ValidatingAdmissionPolicyResource, object: tenantGuardPolicy },
-    { resource: ValidatingAdmissionPolicyBindingResource, object: tenantGuardBinding },
-    { resource: ValidatingAdmissionPolicyResource, object: runtimeClassPolicy },
-    { resource: ValidatingAdmissionPolicyBindingResource, object: runtimeClassBinding },
-  ] as Array<{ resource: typeof ValidatingAdmissionPolicyResource; object: KubeObject }>,
+    { resource: Resources.ValidatingAdmissionPolicy, object: tenantGuardPolicy },
+    { resource: Resources.ValidatingAdmissionPolicyBinding, object: tenantGuardBinding },
+    { resource: Resources.ValidatingAdmissionPolicy, object: runtimeClassPolicy },
+    { resource: Resources.ValidatingAdmissionPolicyBinding, object: runtimeClassBinding },
+  ],
   rbac: tenancyRBAC,
   setup(manager, client) {
     manager.add(tenantController(client));

@@ -20,32 +20,12 @@ import { defaultControllerRateLimiter, type RateLimiter } from "../queue/rate-li
 import { promWorkQueueMetrics, WorkQueue } from "../queue/work-queue.ts";
 import { defaultClassify, type ErrorPolicy, TerminalError } from "./error-policy.ts";
 import { ownerKey } from "./mappers.ts";
+import type { ReconcileContext, ReconcileFunc, Request } from "./reconciler.ts";
 import type { Mapper, Predicate, Watch } from "./watch.ts";
 
 export { TerminalError } from "./error-policy.ts";
 export { ownerKey } from "./mappers.ts";
-
-export interface Request {
-  /** "namespace/name" or "name" */
-  key: string;
-  namespace?: string;
-  name: string;
-}
-
-/** What reconcile asks for next: nothing (done), or another look after a delay. */
-export interface Result {
-  requeueAfterMs?: number;
-}
-
-export interface ReconcileContext {
-  log: Logger;
-  reconcileId: string;
-  /** The manager's shared informers: read objects from their stores, not from the API server. */
-  cache: SharedInformerFactory;
-}
-
-// biome-ignore lint/suspicious/noConfusingVoidType: a reconciler that is simply done returns nothing
-export type ReconcileFunc = (req: Request, ctx: ReconcileContext) => Promise<Result | void>;
+export type { ReconcileContext, ReconcileFunc, Request, Result } from "./reconciler.ts";
 
 export interface ControllerOptions {
   name: string;

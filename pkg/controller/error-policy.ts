@@ -3,7 +3,7 @@
 // shown to the user once, through `report` (a status condition, an event), and then the key
 // waits for the next change of its object instead of requeueing forever.
 
-import type { ReconcileContext, Request } from "./controller.ts";
+import type { ReconcileContext, Request } from "./reconciler.ts";
 
 /** An error that retrying cannot fix (bad input): reported, not retried. */
 export class TerminalError extends Error {

@@ -5,10 +5,10 @@
 import { expect } from "chai";
 import { type VirtualMachine, VirtualMachineResource } from "../../controllers/compute/api.ts";
 import { computeModule } from "../../controllers/compute/index.ts";
-import type { Pod } from "../../controllers/compute/launcher.ts";
 import { type Tenant, TenantResource } from "../../controllers/tenancy/api.ts";
 import { tenancyModule } from "../../controllers/tenancy/index.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
+import type { Pod } from "../../pkg/kube/core.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";

@@ -4,11 +4,11 @@
 import { expect } from "chai";
 import { type VirtualMachine, VirtualMachineResource } from "../../controllers/compute/api.ts";
 import { computeModule } from "../../controllers/compute/index.ts";
-import type { Pod } from "../../controllers/compute/launcher.ts";
 import { type Tenant, TenantResource } from "../../controllers/tenancy/api.ts";
 import { tenancyModule } from "../../controllers/tenancy/index.ts";
 import type { ResourceQuota } from "../../controllers/tenancy/reconcile.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
+import type { Pod } from "../../pkg/kube/core.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
 import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";

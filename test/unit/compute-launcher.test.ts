@@ -3,8 +3,9 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import type { VirtualMachine } from "../../controllers/compute/api.ts";
-import { desiredCloudInit, desiredLauncher, observe, type Pod } from "../../controllers/compute/launcher.ts";
+import { desiredCloudInit, desiredLauncher, observe } from "../../controllers/compute/launcher.ts";
 import { desiredNamespaces } from "../../controllers/tenancy/desired.ts";
+import type { Pod } from "../../pkg/kube/core.ts";
 
 const vm = (
   spec: Partial<VirtualMachine["spec"]> = {},
