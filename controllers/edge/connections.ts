@@ -10,6 +10,7 @@ import { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
 import { KubeClient } from "../../pkg/kube/client.ts";
 import type { Logger } from "../../pkg/log.ts";
+import type { Runnable } from "../../pkg/manager/runnable.ts";
 import type { ClusterProbe } from "./adapter.ts";
 import {
   type EdgeCluster,
@@ -23,7 +24,8 @@ import {
 /** Watches on a child retry fast: a child that comes back should be watched again at once. */
 const CHILD_WATCH_BACKOFF = { initialMs: 200, maxMs: 2000, jitter: 0.2, resetAfterMs: 60_000 };
 
-export type ChildChange = (kind: "mission" | "edgecluster", name: string) => void;
+/** A change seen through a child's watches: one of its Missions or EdgeClusters, or its watches synced. */
+export type ChildChange = (kind: "mission" | "edgecluster" | "synced", name: string) => void;
 
 /** One direct child: its client, its watched Missions and EdgeClusters, its liveness. */
 export class ChildConnection {
@@ -57,11 +59,11 @@ export class ChildConnection {
 
   private newFactory(): SharedInformerFactory {
     const factory = new SharedInformerFactory(this.client, { logger: this.log, idleTimeoutMs: 60_000 });
-    this.missions = factory.informerFor<Mission>(Missions, {
+    this.missions = factory.informerFor(Missions, {
       labelSelector: `${PROPAGATED_BY_LABEL}=${this.selfID}`,
       backoff: CHILD_WATCH_BACKOFF,
     });
-    this.edgeClusters = factory.informerFor<EdgeCluster>(EdgeClusters, {
+    this.edgeClusters = factory.informerFor(EdgeClusters, {
       backoff: CHILD_WATCH_BACKOFF,
     });
     this.missions.addEventHandler({
@@ -83,6 +85,13 @@ export class ChildConnection {
     }
     this.watching = true;
     this.factory.start();
+    // Once the child's watches have listed, missions may travel through it: those that ran
+    // before (after a restart, while the status already said Connected and so no EdgeCluster
+    // change woke them) look again. Nothing fires for a closed or replaced connection.
+    const factory = this.factory;
+    void factory.waitForSync().then(() => {
+      if (this.watching && this.factory === factory) this.onChange("synced", this.name);
+    });
   }
 
   synced(): boolean {
@@ -96,8 +105,8 @@ export class ChildConnection {
   }
 }
 
-/** The children's connections, by EdgeCluster name. */
-export class ConnectionPool {
+/** The children's connections, by EdgeCluster name: a Runnable (manager.add), on every replica. */
+export class ConnectionPool implements Runnable {
   readonly name = "edge-connections";
   readonly needLeaderElection = false;
   private readonly connections = new Map<string, ChildConnection>();

@@ -1,10 +1,11 @@
 // What the edge reconcilers share: the clients, the caches, the connection pool, who this
-// cluster is, and how a change here re-runs the missions.
+// cluster is. (A child's change of state re-runs the missions through a declared watch.)
 
 import type { Store } from "../../pkg/cache/store.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { Logger } from "../../pkg/log.ts";
 import type { EventRecorder } from "../../pkg/status/events.ts";
+import type { StatusWriter } from "../../pkg/status/status-writer.ts";
 import type { EdgeCluster, Mission } from "./api.ts";
 import type { ConnectionPool } from "./connections.ts";
 import type { SelfIdentity } from "./identity.ts";
@@ -13,6 +14,8 @@ export interface EdgeContext {
   readonly client: KubeClient;
   readonly connections: ConnectionPool;
   readonly events: EventRecorder;
+  /** Writes Mission status (no events of its own: missions record theirs per cluster). */
+  readonly missionStatus: StatusWriter;
   readonly log: Logger;
   edgeClusterStore(): Store<EdgeCluster>;
   missionStore(): Store<Mission>;
@@ -20,8 +23,6 @@ export interface EdgeContext {
   identity(): SelfIdentity;
   /** This cluster's id: the kube-system namespace's uid. */
   ownID(): Promise<string>;
-  /** Re-runs every mission here (a child's state changed). */
-  requeueMissions(): void;
 }
 
 /** Held on an EdgeCluster so that deleting it removes what this cluster put into the child. */

@@ -63,6 +63,22 @@ export function readyEvent(
   };
 }
 
+/** The reason of an EdgeCluster's Ready condition, as its status records it. */
+export const readyReason = (ec: EdgeCluster): string | undefined =>
+  ec.status?.conditions?.find((c) => c.type === "Ready")?.reason;
+
+/**
+ * The mission controller's predicate on EdgeCluster updates: a change that moves missions'
+ * routes (connection, Ready reason such as Cycle, deletion started), not a heartbeat.
+ */
+export function childStateChanged(old: EdgeCluster, ec: EdgeCluster): boolean {
+  return (
+    old.status?.connection !== ec.status?.connection ||
+    readyReason(old) !== readyReason(ec) ||
+    old.metadata.deletionTimestamp !== ec.metadata.deletionTimestamp
+  );
+}
+
 export interface EdgeStatusInput {
   ec: EdgeCluster;
   connection: Connection;

@@ -16,7 +16,13 @@ import { EDGE_NAMESPACE, type EdgeCluster, type EdgeClusterStatus, EdgeClusters,
 import type { ChildConnection } from "./connections.ts";
 import { DETACH_FINALIZER, type EdgeContext } from "./context.ts";
 import { detach } from "./detach.ts";
-import { edgeClusterStatus, edgeReady, readyEvent, unusableKubeconfigStatus } from "./edge-status.ts";
+import {
+  edgeClusterStatus,
+  edgeReady,
+  readyEvent,
+  readyReason,
+  unusableKubeconfigStatus,
+} from "./edge-status.ts";
 import { childIdentity, type SelfIdentity } from "./identity.ts";
 import {
   type HeartbeatTiming,
@@ -35,19 +41,26 @@ import {
   validateAttachments,
 } from "./tree.ts";
 
+/**
+ * Server-side apply, not pkg StatusWriter's merge patch: an EdgeCluster's status drops fields
+ * (an unusable kubeconfig removes nodes, capacity and missions; a resource gone from the
+ * child's nodes leaves capacity), which apply removes as the fields' owner and a merge patch
+ * would keep. The Ready event is recorded here for the same reason (readyEvent).
+ */
 async function writeEdgeStatus(ctx: EdgeContext, ec: EdgeCluster, status: EdgeClusterStatus): Promise<void> {
   if (canonicalJSON(ec.status ?? {}) === canonicalJSON(status)) return;
   await applyStatus(ctx.client, EdgeClusters, ec.metadata.name ?? "", undefined, status);
 }
 
+/** The missions see it through their watch on EdgeClusters (deleted, or Ready says why). */
 async function dropConnection(ctx: EdgeContext, name: string): Promise<void> {
-  if (await ctx.connections.drop(name)) ctx.requeueMissions();
+  await ctx.connections.drop(name);
 }
 
 /** The kubeconfig is unusable: the connection goes, Ready says why. */
 async function fail(ctx: EdgeContext, ec: EdgeCluster, reason: string, message: string): Promise<Result> {
   await dropConnection(ctx, ec.metadata.name ?? "");
-  if (ec.status?.conditions?.find((c) => c.type === "Ready")?.reason !== reason) {
+  if (readyReason(ec) !== reason) {
     await ctx.events.record(ec, "Warning", reason, message);
   }
   await writeEdgeStatus(ctx, ec, unusableKubeconfigStatus(ec, reason, message));
@@ -227,12 +240,12 @@ async function reconcileAttached(ctx: EdgeContext, ec: EdgeCluster): Promise<Res
   const wasAccepted = conn.accepted;
   conn.accepted = verdict.accepted;
   if (conn.connected && conn.accepted && (!wasConnected || !conn.watching)) await conn.restartWatches();
+  // The missions re-run when the status written below says so (connection, Ready reason).
   if (conn.connected !== wasConnected || conn.accepted !== wasAccepted) {
     ctx.log.info(
       { edgeCluster: name, connected: conn.connected, accepted: conn.accepted },
       "child changed state",
     );
-    ctx.requeueMissions();
   }
   if (conn.connected && conn.accepted) await tellChild(ctx, ec, conn, self, selfID, wasConnected);
   subtreeOf(ec, conn);
@@ -244,7 +257,7 @@ async function reconcileAttached(ctx: EdgeContext, ec: EdgeCluster): Promise<Res
     timing,
     secretRef: ec.spec.kubeconfigSecretRef,
   });
-  const event = readyEvent(ec.status?.conditions?.find((c) => c.type === "Ready")?.reason, ready);
+  const event = readyEvent(readyReason(ec), ready);
   if (event) await ctx.events.record(ec, event.type, event.reason, event.message);
   const missions = ctx
     .missionStore()

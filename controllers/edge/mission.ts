@@ -4,8 +4,7 @@
 // local-apply, propagation, realign, aggregate, mission-status.
 
 import type { Request, Result } from "../../pkg/controller/controller.ts";
-import { apply, applyStatus } from "../../pkg/kube/apply.ts";
-import { canonicalJSON } from "../../pkg/kube/object.ts";
+import { apply } from "../../pkg/kube/apply.ts";
 import { setCondition } from "../../pkg/status/conditions.ts";
 import { aggregateMissionStatus, type ChildMissionReport, summarize } from "./aggregate.ts";
 import { type ClusterMissionStatus, type Mission, type MissionStatus, Missions } from "./api.ts";
@@ -108,9 +107,9 @@ async function writeMissionStatus(
       observedGeneration: generation,
     }),
   };
-  if (canonicalJSON(mission.status ?? {}) !== canonicalJSON(status)) {
-    await applyStatus(ctx.client, Missions, mission.metadata.name ?? "", undefined, status);
-  }
+  // A merge patch writes the same as apply did: every field of the status is set each time,
+  // and its arrays (clusters, inventory, conditions) are replaced whole.
+  await ctx.missionStatus.write(Missions, mission, { ...status });
 }
 
 export async function reconcileMission(

@@ -19,25 +19,20 @@
 // edgecluster.ts and mission.ts, the connection pool connections.ts.
 
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
-import type { Informer } from "../../pkg/cache/informer.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
+import { mapAll } from "../../pkg/controller/mappers.ts";
+import { watch } from "../../pkg/controller/watch.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
-import type { ConfigMap } from "../../pkg/kube/core.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { type Logger, rootLogger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
-import {
-  EDGE_NAMESPACE,
-  type EdgeCluster,
-  EdgeClusters,
-  IDENTITY_CONFIGMAP,
-  type Mission,
-  Missions,
-} from "./api.ts";
+import { StatusWriter } from "../../pkg/status/status-writer.ts";
+import { EDGE_NAMESPACE, EdgeClusters, IDENTITY_CONFIGMAP, Missions } from "./api.ts";
 import { ConnectionPool } from "./connections.ts";
 import type { EdgeContext } from "./context.ts";
 import { Discovery } from "./discovery.ts";
+import { childStateChanged } from "./edge-status.ts";
 import { reconcileEdgeCluster } from "./edgecluster.ts";
 import { parseIdentity, type SelfIdentity } from "./identity.ts";
 import { LocalApplier } from "./local-applier.ts";
@@ -62,6 +57,7 @@ export class EdgeOperator implements EdgeContext {
   /** The children's connections: a runnable, stopped with the operator. */
   readonly connections: ConnectionPool;
   readonly events: EventRecorder;
+  readonly missionStatus: StatusWriter;
   readonly log: Logger;
   private readonly local: LocalApplier;
   private selfID: string | undefined;
@@ -73,8 +69,14 @@ export class EdgeOperator implements EdgeContext {
   ) {
     this.log = opts.logger ?? rootLogger;
     this.events = new EventRecorder(client, "centaurus.io/edge", "edge", this.log);
+    // Without the recorder: a Mission's events are per cluster (missionEvents), not its Ready reason.
+    this.missionStatus = new StatusWriter(client);
+    // External sources (no informer in this cluster): the child's watches, through the pool, and
+    // the drift watches of the LocalApplier. Hence controller.enqueue, not a declared watch.
     this.connections = new ConnectionPool((kind, key) => {
       if (kind === "mission") this.missionController.enqueue(key);
+      else if (kind === "synced")
+        for (const k of this.missionStore().keys()) this.missionController.enqueue(k);
       else this.edgeController.enqueue(key);
     }, this.log);
     this.local = new LocalApplier(
@@ -105,20 +107,24 @@ export class EdgeOperator implements EdgeContext {
       logger: this.log,
       watches: [
         { resource: Resources.ConfigMap, informer: IDENTITY_INFORMER, map: () => this.missionStore().keys() },
+        // A child that connects, disconnects, is refused or goes changes every mission's routes;
+        // heartbeat-only status writes (lastHeartbeat, nodes, counts) do not.
+        watch({
+          resource: EdgeClusters,
+          map: (ec) => mapAll(this.cache().informerFor(Missions))(ec),
+          predicate: { update: childStateChanged },
+        }),
       ],
       reconcile: (req) => reconcileMission(this, this.local, req),
     });
   }
 
+  /** The pool is a Runnable: Manager.stop() closes every child connection after the controllers drain. */
   setup(manager: Manager): void {
     this.factory = manager.factory;
-    this.connections.start();
+    manager.add(this.connections);
     manager.add(this.edgeController);
     manager.add(this.missionController);
-  }
-
-  async stop(): Promise<void> {
-    await this.connections.stop();
   }
 
   private cache(): SharedInformerFactory {
@@ -127,18 +133,15 @@ export class EdgeOperator implements EdgeContext {
   }
 
   edgeClusterStore() {
-    return this.cache().informerFor<EdgeCluster>(EdgeClusters).store;
+    return this.cache().informerFor(EdgeClusters).store;
   }
 
   missionStore() {
-    return this.cache().informerFor<Mission>(Missions).store;
+    return this.cache().informerFor(Missions).store;
   }
 
   identity(): SelfIdentity {
-    const informer: Informer<ConfigMap> = this.cache().informerFor<ConfigMap>(
-      Resources.ConfigMap,
-      IDENTITY_INFORMER,
-    );
+    const informer = this.cache().informerFor(Resources.ConfigMap, IDENTITY_INFORMER);
     return parseIdentity(informer.store.get(`${EDGE_NAMESPACE}/${IDENTITY_CONFIGMAP}`));
   }
 
@@ -148,10 +151,6 @@ export class EdgeOperator implements EdgeContext {
       this.selfID = ns.metadata.uid ?? "";
     }
     return this.selfID;
-  }
-
-  requeueMissions(): void {
-    for (const k of this.missionStore().keys()) this.missionController.enqueue(k);
   }
 }
 

@@ -12,7 +12,7 @@ import {
   type Mission,
   Missions,
 } from "../../controllers/edge/api.ts";
-import { type EdgeOperator, setupEdge } from "../../controllers/edge/operator.ts";
+import { setupEdge } from "../../controllers/edge/operator.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { isInvalid } from "../../pkg/kube/errors.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
@@ -36,7 +36,6 @@ describe("edge operator in one cluster", function () {
   let cluster: LocalCluster;
   let client: KubeClient;
   let manager: Manager;
-  let operator: EdgeOperator;
   let namespace: string;
   const rootName = uniqueName("root");
   const missions: string[] = [];
@@ -73,7 +72,7 @@ describe("edge operator in one cluster", function () {
       healthProbeBindAddress: "",
       leaderElection: false,
     });
-    operator = setupEdge(manager, client);
+    setupEdge(manager, client);
     await manager.start();
   });
 
@@ -88,7 +87,6 @@ describe("edge operator in one cluster", function () {
     }).catch(() => undefined);
     for (const s of secrets) await client.delete(Resources.Secret, s, namespace);
     await manager.stop();
-    await operator.stop();
     await client.delete(Resources.ConfigMap, IDENTITY_CONFIGMAP, EDGE_NAMESPACE);
     await client.delete(Resources.Namespace, namespace);
     client.close();

@@ -87,7 +87,6 @@ describe("edge operator across a restart", function () {
     await waitFor("a connection to the child", async () => operator.connections.size === 1);
 
     await manager.stop();
-    await operator.stop();
     expect(operator.connections.size).to.equal(0);
 
     // Deleted while no operator runs: nothing saw the delete event. (The garbage collector, through
@@ -114,7 +113,6 @@ describe("edge operator across a restart", function () {
         async () => (await getOrUndefined(client, EdgeClusters, child)) === undefined,
       ).catch(() => undefined);
       await manager.stop();
-      await operator.stop();
     }
   });
 });

@@ -3,7 +3,8 @@
 
 import { expect } from "chai";
 import fc from "fast-check";
-import { edgeReady, readyEvent } from "../../controllers/edge/edge-status.ts";
+import type { EdgeCluster } from "../../controllers/edge/api.ts";
+import { childStateChanged, edgeReady, readyEvent } from "../../controllers/edge/edge-status.ts";
 import {
   heartbeatTiming,
   isConnected,
@@ -127,5 +128,24 @@ describe("edge status: Ready", () => {
     expect(readyEvent("Connected", { ...ready, status: "False", reason: "HeartbeatTimeout" })?.type).to.equal(
       "Warning",
     );
+  });
+
+  it("missions re-run on a child's connection, Ready reason or deletion, not on a heartbeat", () => {
+    const ec = (status: EdgeCluster["status"], deletionTimestamp?: string): EdgeCluster => ({
+      apiVersion: "edge.centaurus.io/v1alpha1",
+      kind: "EdgeCluster",
+      metadata: { name: "c", ...(deletionTimestamp ? { deletionTimestamp } : {}) },
+      spec: { kubeconfigSecretRef: { namespace: "n", name: "s" } } as EdgeCluster["spec"],
+      status,
+    });
+    const ready = (reason: string) => [
+      { type: "Ready", status: "True" as const, reason, message: "", lastTransitionTime: "t" },
+    ];
+    const base = ec({ connection: "Connected", lastHeartbeat: "a", conditions: ready("Connected") });
+    expect(childStateChanged(base, ec({ ...base.status, lastHeartbeat: "b", nodes: { ready: 1, total: 1 } })))
+      .to.be.false;
+    expect(childStateChanged(base, ec({ ...base.status, connection: "Disconnected" }))).to.be.true;
+    expect(childStateChanged(base, ec({ ...base.status, conditions: ready("Cycle") }))).to.be.true;
+    expect(childStateChanged(base, ec(base.status, "2026-01-01T00:00:00Z"))).to.be.true;
   });
 });
