@@ -89,7 +89,7 @@ export function tenantController(client: KubeClient, opts: TenancyOptions = {}):
   return new Controller({
     name: "tenant",
     for: TenantResource,
-    owns: OWNED.map((resource) => ({ resource, informer: { labelSelector: TENANT_LABEL } })),
+    owns: OWNED.map((resource) => ({ resource, informer: TENANT_OWNED_INFORMER })),
     concurrency: opts.concurrency ?? 8,
     logger: opts.logger,
     reconcile: async (req, ctx) => {

@@ -13,16 +13,19 @@ import { Informer, type InformerOptions } from "./informer.ts";
 // biome-ignore lint/suspicious/noExplicitAny: options of informers of every object type
 type Shape = { transform?: (o: any) => any; indexers?: Record<string, unknown> };
 
-/** What a later caller's options change about an existing informer, if anything it gave. */
+/** What a later caller's options would change about an existing informer (its indexers must all be there already). */
 function shapeConflict(first: Shape | undefined, opts: Shape): string | undefined {
   if (opts.transform && opts.transform !== first?.transform) return "transform";
   if (opts.indexers) {
-    const mine = Object.entries(opts.indexers);
     const theirs = first?.indexers ?? {};
-    if (mine.length !== Object.keys(theirs).length || mine.some(([k, fn]) => theirs[k] !== fn))
-      return "indexers";
+    if (Object.entries(opts.indexers).some(([k, fn]) => theirs[k] !== fn)) return "indexers";
   }
   return undefined;
+}
+
+/** True when `next` only adds index names to `current` or repeats its functions. */
+function addsOnly(current: Record<string, unknown>, next: Record<string, unknown>): boolean {
+  return Object.entries(next).every(([k, fn]) => !(k in current) || current[k] === fn);
 }
 
 export class SharedInformerFactory {
@@ -53,7 +56,14 @@ export class SharedInformerFactory {
       if (this.started) informer.start();
       return informer;
     }
-    const first = this.shapes.get(id);
+    const first = this.shapes.get(id) ?? {};
+    if (!informer.started && opts.indexers && addsOnly(first.indexers ?? {}, opts.indexers)) {
+      // Before the informer starts, another caller may add indexes of its own (client-go's
+      // AddIndexers has the same rule); replacing one, or adding after the start, is refused.
+      for (const [name, fn] of Object.entries(opts.indexers)) informer.store.addIndexer(name, fn);
+      first.indexers = { ...(first.indexers ?? {}), ...opts.indexers };
+      this.shapes.set(id, first);
+    }
     const conflict = shapeConflict(first, opts);
     if (conflict)
       throw new Error(

@@ -71,6 +71,11 @@ export class Informer<T extends KubeObject = KubeObject> {
   private synced = false;
   private syncWaiters: Array<() => void> = [];
   private running = false;
+
+  /** Started and not stopped: options and indexes are fixed from here on. */
+  get started(): boolean {
+    return this.running;
+  }
   private stopper = new AbortController();
   private loop: Promise<void> | undefined;
 

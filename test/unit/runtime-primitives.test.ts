@@ -136,7 +136,7 @@ describe("runtime primitives", () => {
   });
 
   describe("shared informer options", () => {
-    it("are fixed by the first caller: a different transform or indexer set is an error", async () => {
+    it("are fixed by the first caller: a different transform, or an index added after the start, is an error", async () => {
       const client = await KubeClient.fromKubeConfig(kubeConfigForToken("https://127.0.0.1:1", "t"));
       const factory = new SharedInformerFactory(client);
       const transform = (o: KubeObject) => o;
@@ -144,7 +144,16 @@ describe("runtime primitives", () => {
       expect(factory.informerFor(Resources.Pod, { transform })).to.equal(first);
       expect(factory.informerFor(Resources.Pod)).to.equal(first);
       expect(() => factory.informerFor(Resources.Pod, { transform: (o) => o })).to.throw(/transform/);
+      const byX = () => [];
+      // Before the start another caller may add an index of its own, never replace one.
+      expect(factory.informerFor(Resources.Pod, { indexers: { x: byX } })).to.equal(first);
+      expect(factory.informerFor(Resources.Pod, { indexers: { x: byX } })).to.equal(first);
       expect(() => factory.informerFor(Resources.Pod, { indexers: { x: () => [] } })).to.throw(/indexers/);
+      const secrets = factory.informerFor(Resources.Secret, { idleTimeoutMs: 60_000 });
+      factory.start();
+      expect(() => factory.informerFor(Resources.Secret, { indexers: { y: byX } })).to.throw(/indexers/);
+      expect(() => secrets.store.addIndexer("z", byX)).to.throw(/after the informer started/);
+      await factory.stop();
       client.close();
     });
   });
