@@ -3,6 +3,7 @@
 // tenancy; stopping removes it (freeing the node), starting creates it again.
 
 import type { Pod } from "../../pkg/kube/core.ts";
+import { ApiError } from "../../pkg/kube/errors.ts";
 import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { type Condition, type ConditionUpdate, setCondition } from "../../pkg/status/conditions.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
@@ -52,13 +53,12 @@ export function desiredCloudInit(vm: VirtualMachine, tenant: string | undefined)
   } as KubeObject;
 }
 
-export function desiredLauncher(vm: VirtualMachine, tenant: string | undefined): Pod {
-  const name = vm.metadata.name ?? "";
-  const resources = { cpu: String(vm.spec.cpu ?? 1), memory: vm.spec.memory ?? "1Gi" };
+/** The launcher's volumes and where the compute container mounts them (cloud-init, extra disks). */
+export function launcherVolumes(vm: VirtualMachine): { volumes: unknown[]; mounts: unknown[] } {
   const volumes: unknown[] = [];
   const mounts: unknown[] = [];
   if (needsCloudInit(vm)) {
-    volumes.push({ name: "cloudinit", secret: { secretName: cloudInitSecretName(name) } });
+    volumes.push({ name: "cloudinit", secret: { secretName: cloudInitSecretName(vm.metadata.name ?? "") } });
     mounts.push({ name: "cloudinit", mountPath: "/var/run/centaurus/cloudinit", readOnly: true });
   }
   for (const d of vm.spec.disks ?? []) {
@@ -66,142 +66,151 @@ export function desiredLauncher(vm: VirtualMachine, tenant: string | undefined):
     volumes.push({ name: `disk-${d.name}`, emptyDir: d.size ? { sizeLimit: d.size } : {} });
     mounts.push({ name: `disk-${d.name}`, mountPath: `/var/run/centaurus/disks/${d.name}` });
   }
+  return { volumes, mounts };
+}
+
+/** The image and network interfaces, for the launcher to read. */
+function launcherAnnotations(vm: VirtualMachine): Record<string, string> {
   const annotations: Record<string, string> = { "compute.centaurus.io/image": vm.spec.image };
   if (vm.spec.interfaces?.length) {
     annotations["network.centaurus.io/interfaces"] = JSON.stringify(vm.spec.interfaces);
   }
+  return annotations;
+}
+
+/** The one container that runs the VM, sized as the VM is (requests = limits). */
+function computeContainer(vm: VirtualMachine, mounts: unknown[]) {
+  const resources = { cpu: String(vm.spec.cpu ?? 1), memory: vm.spec.memory ?? "1Gi" };
+  return {
+    name: "compute",
+    image: vm.spec.image,
+    env: [
+      { name: "VM_NAME", value: vm.metadata.name ?? "" },
+      { name: "VM_CPUS", value: String(vm.spec.cpu ?? 1) },
+      { name: "VM_MEMORY", value: vm.spec.memory ?? "1Gi" },
+    ],
+    resources: { requests: resources, limits: resources },
+    volumeMounts: mounts,
+  };
+}
+
+export function desiredLauncher(vm: VirtualMachine, tenant: string | undefined): Pod {
+  const { volumes, mounts } = launcherVolumes(vm);
   return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
-      name: launcherName(name),
+      name: launcherName(vm.metadata.name ?? ""),
       namespace: vm.metadata.namespace,
       labels: labels(vm, tenant),
-      annotations,
+      annotations: launcherAnnotations(vm),
       ownerReferences: [owner(vm)],
     },
     spec: {
       runtimeClassName: vm.spec.runtimeClassName ?? DEFAULT_RUNTIME_CLASS,
       restartPolicy: "Always",
       terminationGracePeriodSeconds: 30,
-      containers: [
-        {
-          name: "compute",
-          image: vm.spec.image,
-          env: [
-            { name: "VM_NAME", value: name },
-            { name: "VM_CPUS", value: String(vm.spec.cpu ?? 1) },
-            { name: "VM_MEMORY", value: vm.spec.memory ?? "1Gi" },
-          ],
-          resources: { requests: resources, limits: resources },
-          volumeMounts: mounts,
-        },
-      ],
+      containers: [computeContainer(vm, mounts)],
       volumes,
     },
   };
 }
 
-/** What a VM reports, given its launcher (undefined when there is none) — pure. */
-export function observe(
-  vm: VirtualMachine,
-  pod: Pod | undefined,
-  launchError: { reason: string; message: string } | undefined,
-  now = new Date(),
-): VirtualMachineStatus {
-  const prev = vm.status ?? {};
-  const running = (vm.spec.powerState ?? "Running") === "Running";
-  let phase: VMPhase;
-  let ready: ConditionUpdate;
-  let scheduled: ConditionUpdate | undefined;
-  const gen = vm.metadata.generation;
-  const podScheduled = pod?.status?.conditions?.find((c) => c.type === "PodScheduled");
-  if (!running) {
-    phase = pod ? "Stopping" : "Stopped";
-    ready = {
-      type: "Ready",
-      status: "False",
-      reason: pod ? "Stopping" : "Stopped",
-      message: pod ? "stopping: removing the launcher" : "the VM is stopped",
-      observedGeneration: gen,
-    };
-  } else if (!pod) {
-    phase = "Pending";
-    ready = launchError
-      ? {
-          type: "Ready",
-          status: "False",
-          reason: launchError.reason,
-          message: launchError.message,
-          observedGeneration: gen,
-        }
-      : {
-          type: "Ready",
-          status: "False",
-          reason: "Creating",
-          message: "creating the launcher pod",
-          observedGeneration: gen,
-        };
-  } else if (pod.metadata.deletionTimestamp) {
-    phase = "Starting";
-    ready = {
-      type: "Ready",
-      status: "False",
-      reason: "Rebooting",
-      message: "the previous launcher is shutting down",
-      observedGeneration: gen,
-    };
-  } else if (pod.status?.phase === "Failed" || pod.status?.phase === "Succeeded") {
-    phase = "Failed";
-    ready = {
-      type: "Ready",
-      status: "False",
-      reason: "LauncherExited",
-      message: `the launcher pod ended (${pod.status.phase})`,
-      observedGeneration: gen,
-    };
-  } else if (!pod.spec?.nodeName) {
-    phase = "Scheduling";
-    const unschedulable = podScheduled?.status === "False" && podScheduled.reason === "Unschedulable";
-    ready = {
-      type: "Ready",
-      status: "False",
-      reason: unschedulable ? "Unschedulable" : "Scheduling",
-      message: unschedulable
-        ? `no node can run the VM: ${podScheduled?.message ?? ""}`
-        : "waiting for the scheduler",
-      observedGeneration: gen,
-    };
-    if (unschedulable) {
-      scheduled = {
-        type: "Scheduled",
-        status: "False",
-        reason: "Unschedulable",
-        message: podScheduled?.message ?? "",
-        observedGeneration: gen,
-      };
-    }
-  } else if (pod.status?.phase === "Running") {
-    phase = "Running";
-    ready = {
-      type: "Ready",
-      status: "True",
-      reason: "Running",
-      message: `running on ${pod.spec.nodeName}`,
-      observedGeneration: gen,
-    };
-  } else {
-    phase = "Starting";
-    ready = {
-      type: "Ready",
-      status: "False",
-      reason: "Starting",
-      message: `starting on ${pod.spec.nodeName}`,
-      observedGeneration: gen,
+export type LaunchError = { reason: string; message: string };
+
+/** Why the API server refused a launcher (403 or 422), undefined for any other error (pure). */
+export function refusal(err: unknown): LaunchError | undefined {
+  if (!(err instanceof ApiError && (err.code === 403 || err.code === 422))) return undefined;
+  const quota = /exceeded quota/.test(err.message);
+  return {
+    reason: quota ? "QuotaExceeded" : err.code === 403 ? "LauncherForbidden" : "InvalidLauncher",
+    message: err.status.message ?? err.message,
+  };
+}
+
+/** Where a VM stands given its launcher: its phase and the conditions that say why (pure). */
+export interface LauncherState {
+  phase: VMPhase;
+  ready: ConditionUpdate;
+  /** The Scheduled condition; undefined drops it. */
+  scheduled?: ConditionUpdate;
+}
+
+function notReady(reason: string, message: string, gen: number | undefined): ConditionUpdate {
+  return { type: "Ready", status: "False", reason, message, observedGeneration: gen };
+}
+
+/** A launcher that exists, runs a VM that should run, and is not going away. */
+function liveLauncherState(pod: Pod, gen: number | undefined): LauncherState {
+  if (pod.status?.phase === "Failed" || pod.status?.phase === "Succeeded") {
+    return {
+      phase: "Failed",
+      ready: notReady("LauncherExited", `the launcher pod ended (${pod.status.phase})`, gen),
     };
   }
-  if (!scheduled && pod?.spec?.nodeName) {
-    scheduled = {
+  if (!pod.spec?.nodeName) return schedulingState(pod, gen);
+  if (pod.status?.phase === "Running") {
+    return {
+      phase: "Running",
+      ready: {
+        type: "Ready",
+        status: "True",
+        reason: "Running",
+        message: `running on ${pod.spec.nodeName}`,
+        observedGeneration: gen,
+      },
+    };
+  }
+  return { phase: "Starting", ready: notReady("Starting", `starting on ${pod.spec.nodeName}`, gen) };
+}
+
+/** A launcher not placed yet: waiting for the scheduler, or no node can run it. */
+function schedulingState(pod: Pod, gen: number | undefined): LauncherState {
+  const podScheduled = pod.status?.conditions?.find((c) => c.type === "PodScheduled");
+  const unschedulable = podScheduled?.status === "False" && podScheduled.reason === "Unschedulable";
+  if (!unschedulable) {
+    return { phase: "Scheduling", ready: notReady("Scheduling", "waiting for the scheduler", gen) };
+  }
+  return {
+    phase: "Scheduling",
+    ready: notReady("Unschedulable", `no node can run the VM: ${podScheduled?.message ?? ""}`, gen),
+    scheduled: {
+      type: "Scheduled",
+      status: "False",
+      reason: "Unschedulable",
+      message: podScheduled?.message ?? "",
+      observedGeneration: gen,
+    },
+  };
+}
+
+/** Phase, Ready and Scheduled of a VM given its launcher (undefined when there is none) — pure. */
+export function launcherState(
+  vm: VirtualMachine,
+  pod: Pod | undefined,
+  launchError: LaunchError | undefined,
+): LauncherState {
+  const gen = vm.metadata.generation;
+  const running = (vm.spec.powerState ?? "Running") === "Running";
+  let state: LauncherState;
+  if (!running) {
+    state = pod
+      ? { phase: "Stopping", ready: notReady("Stopping", "stopping: removing the launcher", gen) }
+      : { phase: "Stopped", ready: notReady("Stopped", "the VM is stopped", gen) };
+  } else if (!pod) {
+    state = launchError
+      ? { phase: "Pending", ready: notReady(launchError.reason, launchError.message, gen) }
+      : { phase: "Pending", ready: notReady("Creating", "creating the launcher pod", gen) };
+  } else if (pod.metadata.deletionTimestamp) {
+    state = {
+      phase: "Starting",
+      ready: notReady("Rebooting", "the previous launcher is shutting down", gen),
+    };
+  } else {
+    state = liveLauncherState(pod, gen);
+  }
+  if (!state.scheduled && pod?.spec?.nodeName) {
+    state.scheduled = {
       type: "Scheduled",
       status: "True",
       reason: "Scheduled",
@@ -209,6 +218,19 @@ export function observe(
       observedGeneration: gen,
     };
   }
+  return state;
+}
+
+/** What a VM reports, given its launcher (undefined when there is none) — pure. */
+export function observe(
+  vm: VirtualMachine,
+  pod: Pod | undefined,
+  launchError: LaunchError | undefined,
+  now = new Date(),
+): VirtualMachineStatus {
+  const prev = vm.status ?? {};
+  const gen = vm.metadata.generation;
+  const { phase, ready, scheduled } = launcherState(vm, pod, launchError);
   let conditions: Condition[] = setCondition(prev.conditions, ready, now);
   if (scheduled) conditions = setCondition(conditions, scheduled, now);
   else conditions = conditions.filter((c) => c.type !== "Scheduled");

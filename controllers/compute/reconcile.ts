@@ -1,6 +1,7 @@
 // The VirtualMachine reconciler (thin): one owner-referenced launcher Pod per running VM,
 // none for a stopped one; reboots replace the launcher once per request; status from the Pod.
 
+import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
 import { apply, applyStatus } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
@@ -22,8 +23,10 @@ import {
   cloudInitSecretName,
   desiredCloudInit,
   desiredLauncher,
+  type LaunchError,
   needsCloudInit,
   observe,
+  refusal,
 } from "./launcher.ts";
 
 export interface ComputeOptions {
@@ -57,10 +60,22 @@ function slimPod(obj: KubeObject): KubeObject {
   return slim;
 }
 
+const podInformer = { labelSelector: VM_LABEL, transform: slimPod };
+const secretInformer = { labelSelector: VM_LABEL };
+
+/** What one reconcile works on: the VM, its launcher (if ours), its tenant, and the status being built. */
+interface VmView {
+  vm: VirtualMachine;
+  pod: Pod | undefined;
+  tenant: string | undefined;
+  /** The status as read. */
+  prev: VirtualMachineStatus;
+  /** The status as this reconcile changes it. */
+  status: VirtualMachineStatus;
+}
+
 export function virtualMachineController(client: KubeClient, opts: ComputeOptions = {}): Controller {
   const events = new EventRecorder(client, "centaurus.io/compute", "compute", opts.logger);
-  const podInformer = { labelSelector: VM_LABEL, transform: slimPod };
-  const secretInformer = { labelSelector: VM_LABEL };
   return new Controller({
     name: "virtualmachine",
     for: VirtualMachineResource,
@@ -71,105 +86,146 @@ export function virtualMachineController(client: KubeClient, opts: ComputeOption
     concurrency: opts.concurrency ?? 16,
     logger: opts.logger,
     reconcile: async (req, ctx) => {
-      let vm = ctx.cache.informerFor(VirtualMachineResource).store.get(req.key) as VirtualMachine | undefined;
-      // Gone or going: the launcher and Secret follow through their owner references.
-      if (!vm || vm.metadata.deletionTimestamp) return;
-      const ns = vm.metadata.namespace ?? "";
-      const name = vm.metadata.name ?? "";
-      const pods = ctx.cache.informerFor(Resources.Pod, podInformer);
-      let pod = pods.store.get(`${ns}/${launcherName(name)}`) as Pod | undefined;
-      if (pod && pod.metadata.ownerReferences?.find((r) => r.controller)?.uid !== vm.metadata.uid) {
-        // A pod of that name that is not ours (or a previous VM's of the same name, being collected).
-        pod = undefined;
-      }
-      const tenant = ctx.cache.informerFor(Resources.Namespace, { labelSelector: TENANT_LABEL }).store.get(ns)
-        ?.metadata.labels?.[TENANT_LABEL];
-      let prev = vm.status ?? {};
-      if (vm.spec.rebootRequestedAt && vm.spec.rebootRequestedAt !== prev.observedRebootRequest) {
-        // A reboot is counted once: make sure the cache is not simply behind our last write.
-        vm = await client.get<VirtualMachine>(VirtualMachineResource, name, ns);
-        prev = vm.status ?? {};
-      }
-      const running = (vm.spec.powerState ?? "Running") === "Running";
-      const status: VirtualMachineStatus = { ...prev };
-
-      // Reboot: record first (restart count, the pod being replaced), then delete that pod, so
-      // an operator restart in between finishes the same reboot instead of counting another.
-      const request = vm.spec.rebootRequestedAt;
-      if (running && request && request !== prev.observedRebootRequest) {
-        status.observedRebootRequest = request;
-        status.restartCount = (prev.restartCount ?? 0) + 1;
-        if (pod && !pod.metadata.deletionTimestamp) status.rebootingPodUID = pod.metadata.uid;
-        await writeStatus(client, vm, status);
-        await events.record(
-          vm,
-          "Normal",
-          "Rebooting",
-          `reboot requested at ${request} (restart ${status.restartCount})`,
-        );
-        vm = { ...vm, status };
-      }
-      if (status.rebootingPodUID) {
-        if (pod && pod.metadata.uid === status.rebootingPodUID) {
-          if (!pod.metadata.deletionTimestamp) await deletePod(client, pod);
-        } else {
-          status.rebootingPodUID = undefined; // replaced: the reboot is done
-          await events.record(
-            vm,
-            "Normal",
-            "Rebooted",
-            `the launcher was replaced (restart ${status.restartCount ?? 0})`,
-          );
-        }
-      }
-
-      let launchError: { reason: string; message: string } | undefined;
+      const view = await readVm(client, ctx.cache, req.key);
+      if (!view) return undefined;
+      const running = (view.vm.spec.powerState ?? "Running") === "Running";
+      await reboot(client, events, view, running);
+      let launchError: LaunchError | undefined;
       if (running) {
-        if (needsCloudInit(vm)) {
-          const secrets = ctx.cache.informerFor(Resources.Secret, secretInformer);
-          if (!secrets.store.get(`${ns}/${cloudInitSecretName(name)}`))
-            await apply(client, Resources.Secret, desiredCloudInit(vm, tenant));
-        }
-        // The cache may simply not show a launcher created moments ago: ask the API server
-        // first, as a create that fails with AlreadyExists has still been charged to the
-        // namespace's quota by admission (until the quota controller recounts).
-        if (!pod && !status.rebootingPodUID && !(await launcherExists(client, ns, name))) {
-          try {
-            await client.create(Resources.Pod, desiredLauncher(vm, tenant));
-            // A first launcher: its own watch event brings the next status (one write, not two).
-            if (prev.phase === undefined) return undefined;
-          } catch (err) {
-            if (isAlreadyExists(err)) {
-              // The old launcher (a reboot's, or a previous VM's of this name) is still going away.
-            } else if (err instanceof ApiError && (err.code === 403 || err.code === 422)) {
-              const quota = /exceeded quota/.test(err.message);
-              launchError = {
-                reason: quota ? "QuotaExceeded" : err.code === 403 ? "LauncherForbidden" : "InvalidLauncher",
-                message: err.status.message ?? err.message,
-              };
-              if (prev.conditions?.[0]?.reason !== launchError.reason) {
-                await events.record(vm, "Warning", launchError.reason, launchError.message);
-              }
-            } else {
-              throw err;
-            }
-          }
-        }
-      } else if (pod && !pod.metadata.deletionTimestamp) {
-        await deletePod(client, pod);
-        await events.record(vm, "Normal", "Stopping", "power state Stopped: removing the launcher");
+        const launched = await launch(client, events, ctx.cache, view);
+        // A first launcher: its own watch event brings the next status (one write, not two).
+        if (launched === "first") return undefined;
+        launchError = launched;
+      } else if (view.pod && !view.pod.metadata.deletionTimestamp) {
+        await deletePod(client, view.pod);
+        await events.record(view.vm, "Normal", "Stopping", "power state Stopped: removing the launcher");
       }
-      const observed = observe({ ...vm, status }, pod, launchError);
-      // Events mark what users look for in a VM's history (not every first start of a fleet).
-      if (prev.phase === "Stopped" && observed.phase !== "Stopped") {
-        await events.record(vm, "Normal", "Starting", "power state Running: starting the launcher");
-      }
-      await writeStatus(client, vm, observed);
+      await report(client, events, view, launchError);
       // A refused launcher is retried (quota may free up); everything else follows pod events.
       if (launchError) return { requeueAfterMs: 10_000 };
       return undefined;
     },
   });
+}
+
+/** Read: the VM (fresh from the API server when a reboot is pending), its launcher and tenant. */
+async function readVm(
+  client: KubeClient,
+  cache: SharedInformerFactory,
+  key: string,
+): Promise<VmView | undefined> {
+  let vm = cache.informerFor(VirtualMachineResource).store.get(key) as VirtualMachine | undefined;
+  // Gone or going: the launcher and Secret follow through their owner references.
+  if (!vm || vm.metadata.deletionTimestamp) return undefined;
+  const ns = vm.metadata.namespace ?? "";
+  const name = vm.metadata.name ?? "";
+  let pod = cache.informerFor(Resources.Pod, podInformer).store.get(`${ns}/${launcherName(name)}`) as
+    | Pod
+    | undefined;
+  if (pod && pod.metadata.ownerReferences?.find((r) => r.controller)?.uid !== vm.metadata.uid) {
+    // A pod of that name that is not ours (or a previous VM's of the same name, being collected).
+    pod = undefined;
+  }
+  const tenant = cache.informerFor(Resources.Namespace, { labelSelector: TENANT_LABEL }).store.get(ns)
+    ?.metadata.labels?.[TENANT_LABEL];
+  if (vm.spec.rebootRequestedAt && vm.spec.rebootRequestedAt !== vm.status?.observedRebootRequest) {
+    // A reboot is counted once: make sure the cache is not simply behind our last write.
+    vm = await client.get<VirtualMachine>(VirtualMachineResource, name, ns);
+  }
+  const prev = vm.status ?? {};
+  return { vm, pod, tenant, prev, status: { ...prev } };
+}
+
+/**
+ * Reboot: record first (restart count, the pod being replaced), then delete that pod, so an
+ * operator restart in between finishes the same reboot instead of counting another.
+ */
+async function reboot(
+  client: KubeClient,
+  events: EventRecorder,
+  view: VmView,
+  running: boolean,
+): Promise<void> {
+  const { pod, prev, status } = view;
+  const request = view.vm.spec.rebootRequestedAt;
+  if (running && request && request !== prev.observedRebootRequest) {
+    status.observedRebootRequest = request;
+    status.restartCount = (prev.restartCount ?? 0) + 1;
+    if (pod && !pod.metadata.deletionTimestamp) status.rebootingPodUID = pod.metadata.uid;
+    await writeStatus(client, view.vm, status);
+    await events.record(
+      view.vm,
+      "Normal",
+      "Rebooting",
+      `reboot requested at ${request} (restart ${status.restartCount})`,
+    );
+    view.vm = { ...view.vm, status };
+  }
+  if (!status.rebootingPodUID) return;
+  if (pod && pod.metadata.uid === status.rebootingPodUID) {
+    if (!pod.metadata.deletionTimestamp) await deletePod(client, pod);
+  } else {
+    status.rebootingPodUID = undefined; // replaced: the reboot is done
+    await events.record(
+      view.vm,
+      "Normal",
+      "Rebooted",
+      `the launcher was replaced (restart ${status.restartCount ?? 0})`,
+    );
+  }
+}
+
+/**
+ * A running VM's cloud-init Secret and launcher Pod. "first" when a first launcher was just
+ * created, the refusal when the API server refused the launcher, undefined otherwise.
+ */
+async function launch(
+  client: KubeClient,
+  events: EventRecorder,
+  cache: SharedInformerFactory,
+  view: VmView,
+): Promise<"first" | LaunchError | undefined> {
+  const { vm, pod, tenant, prev, status } = view;
+  const ns = vm.metadata.namespace ?? "";
+  const name = vm.metadata.name ?? "";
+  if (needsCloudInit(vm)) {
+    const secrets = cache.informerFor(Resources.Secret, secretInformer);
+    if (!secrets.store.get(`${ns}/${cloudInitSecretName(name)}`))
+      await apply(client, Resources.Secret, desiredCloudInit(vm, tenant));
+  }
+  // The cache may simply not show a launcher created moments ago: ask the API server first,
+  // as a create that fails with AlreadyExists has still been charged to the namespace's quota
+  // by admission (until the quota controller recounts).
+  if (pod || status.rebootingPodUID || (await launcherExists(client, ns, name))) return undefined;
+  try {
+    await client.create(Resources.Pod, desiredLauncher(vm, tenant));
+    return prev.phase === undefined ? "first" : undefined;
+  } catch (err) {
+    // AlreadyExists: the old launcher (a reboot's, or a previous VM's of this name) is still going away.
+    if (isAlreadyExists(err)) return undefined;
+    const launchError = refusal(err);
+    if (!launchError) throw err;
+    if (prev.conditions?.[0]?.reason !== launchError.reason) {
+      await events.record(vm, "Warning", launchError.reason, launchError.message);
+    }
+    return launchError;
+  }
+}
+
+/** Write: the status read from the launcher, with a Starting event when a stopped VM starts. */
+async function report(
+  client: KubeClient,
+  events: EventRecorder,
+  view: VmView,
+  launchError: LaunchError | undefined,
+): Promise<void> {
+  const { vm, pod, prev, status } = view;
+  const observed = observe({ ...vm, status }, pod, launchError);
+  // Events mark what users look for in a VM's history (not every first start of a fleet).
+  if (prev.phase === "Stopped" && observed.phase !== "Stopped") {
+    await events.record(vm, "Normal", "Starting", "power state Running: starting the launcher");
+  }
+  await writeStatus(client, vm, observed);
 }
 
 async function deletePod(client: KubeClient, pod: Pod): Promise<void> {
@@ -182,6 +238,12 @@ async function deletePod(client: KubeClient, pod: Pod): Promise<void> {
   }
 }
 
+/**
+ * Server-side applies the status unless nothing changed. Not pkg/status StatusWriter: its
+ * merge patch would keep fields this status drops (rebootingPodUID once a reboot is done,
+ * node and ipAddresses once the launcher goes), and it records an event on every Ready reason
+ * change, where this controller records only the ones a VM's history needs.
+ */
 async function writeStatus(
   client: KubeClient,
   vm: VirtualMachine,

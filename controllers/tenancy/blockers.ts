@@ -19,6 +19,33 @@ export function remainingKinds(message: string): Array<{ resource: string; group
   return out;
 }
 
+/** The conditions a terminating namespace reports as holding it (pure). */
+export function holdingConditions(
+  ns: NamespaceLike,
+): Array<{ type: string; status: string; message?: string }> {
+  return (ns.status?.conditions ?? []).filter(
+    (c) => c.status === "True" && c.type !== "NamespaceDeletionDiscoveryFailure",
+  );
+}
+
+/** True when finalizers hold the namespace (the objects are worth naming). */
+export function heldByFinalizers(ns: NamespaceLike): boolean {
+  return holdingConditions(ns).some((c) => c.type === "NamespaceFinalizersRemaining");
+}
+
+/** The status line for one namespace still being deleted, given the objects that hold it (pure). */
+export function waitingForLine(ns: NamespaceLike, held: readonly string[]): string {
+  const detail = holdingConditions(ns)
+    .map((c) => c.message)
+    .filter(Boolean);
+  const why = held.length
+    ? `: waiting for ${held.join(", ")}`
+    : detail.length
+      ? `: ${detail.join("; ")}`
+      : ": deleting its content";
+  return `namespace ${ns.metadata.name ?? ""}${why}`;
+}
+
 export class BlockerFinder {
   private readonly versions = new Map<string, string>();
   private readonly recent = new Map<string, { at: number; found: string[] }>();

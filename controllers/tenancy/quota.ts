@@ -155,3 +155,33 @@ export function starved(rqKey: string, limit: bigint, used: readonly bigint[]): 
   const unit = rqKey === "cpu" || rqKey === "requests.cpu" || rqKey === "limits.cpu" ? 1n : 1000n;
   return (limit - total) / unit < BigInt(used.length);
 }
+
+/** How one namespace's quota moves to its target (pure): `lower` never raises, `raise` is the target. */
+export function planHard(
+  keys: readonly string[],
+  target: Record<string, string>,
+  specHard: Record<string, string> | undefined,
+  statusHard: Record<string, string> | undefined,
+): { lower?: Record<string, string>; raise?: Record<string, string> } {
+  let down = false;
+  let up = false;
+  const lowered: Record<string, string> = {};
+  for (const k of keys) {
+    const want = amount(target, k);
+    const spec = amount(specHard, k);
+    const stat = amount(statusHard, k);
+    if (want < spec || want < stat) down = true;
+    if (want > spec || want > stat) up = true;
+    // The lowering pass never raises any resource.
+    lowered[k] = want < spec ? (target[k] ?? "0") : (specHard?.[k] ?? "0");
+  }
+  return { ...(down ? { lower: lowered } : {}), ...(up || down ? { raise: target } : {}) };
+}
+
+/** Whether any key of `hard` differs in amount from `current` (pure). */
+export function hardDiffers(
+  current: Record<string, string> | undefined,
+  hard: Record<string, string>,
+): boolean {
+  return Object.keys(hard).some((k) => amount(current ?? {}, k) !== amount(hard, k));
+}
