@@ -3,7 +3,7 @@
 
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
-import { apply, applyStatus } from "../../pkg/kube/apply.ts";
+import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { Pod } from "../../pkg/kube/core.ts";
 import { ApiError, isAlreadyExists, isNotFound } from "../../pkg/kube/errors.ts";
@@ -11,6 +11,7 @@ import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
+import { StatusWriter } from "../../pkg/status/status-writer.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   launcherName,
@@ -238,25 +239,13 @@ async function deletePod(client: KubeClient, pod: Pod): Promise<void> {
   }
 }
 
-/**
- * Server-side applies the status unless nothing changed. Not pkg/status StatusWriter: its
- * merge patch would keep fields this status drops (rebootingPodUID once a reboot is done,
- * node and ipAddresses once the launcher goes), and it records an event on every Ready reason
- * change, where this controller records only the ones a VM's history needs.
- */
+/** Writes the status through the one status writer (whole, by apply; nothing when unchanged). */
 async function writeStatus(
   client: KubeClient,
   vm: VirtualMachine,
   status: VirtualMachineStatus,
 ): Promise<void> {
-  const strip = (s: VirtualMachineStatus | undefined) =>
-    JSON.stringify({ ...s, conditions: s?.conditions?.map(({ lastTransitionTime: _t, ...c }) => c) });
-  if (strip(vm.status) === strip(status)) return;
-  try {
-    await applyStatus(client, VirtualMachineResource, vm.metadata.name ?? "", vm.metadata.namespace, status);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
+  await new StatusWriter(client).write(VirtualMachineResource, vm, status as Record<string, unknown>);
 }
 
 async function launcherExists(client: KubeClient, namespace: string, vm: string): Promise<boolean> {

@@ -15,7 +15,7 @@ export interface EdgeContext {
   readonly connections: ConnectionPool;
   readonly events: EventRecorder;
   /** Writes Mission status (no events of its own: missions record theirs per cluster). */
-  readonly missionStatus: StatusWriter;
+  readonly statusWriter: StatusWriter;
   readonly log: Logger;
   edgeClusterStore(): Store<EdgeCluster>;
   missionStore(): Store<Mission>;

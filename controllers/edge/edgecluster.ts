@@ -4,7 +4,7 @@
 // lives in its own module (liveness, tree, identity, realign, edge-status).
 
 import type { Request, Result } from "../../pkg/controller/controller.ts";
-import { apply, applyStatus } from "../../pkg/kube/apply.ts";
+import { apply } from "../../pkg/kube/apply.ts";
 import type { Secret } from "../../pkg/kube/core.ts";
 import { isNotFound } from "../../pkg/kube/errors.ts";
 import { canonicalJSON } from "../../pkg/kube/object.ts";
@@ -41,15 +41,11 @@ import {
   validateAttachments,
 } from "./tree.ts";
 
-/**
- * Server-side apply, not pkg StatusWriter's merge patch: an EdgeCluster's status drops fields
- * (an unusable kubeconfig removes nodes, capacity and missions; a resource gone from the
- * child's nodes leaves capacity), which apply removes as the fields' owner and a merge patch
- * would keep. The Ready event is recorded here for the same reason (readyEvent).
- */
+/** Through the one status writer: the whole status by apply, so fields it drops (an unusable
+ * kubeconfig removes nodes, capacity and missions) are removed. The Ready event is recorded
+ * by the callers (readyEvent), since a heartbeat's status change must not record one. */
 async function writeEdgeStatus(ctx: EdgeContext, ec: EdgeCluster, status: EdgeClusterStatus): Promise<void> {
-  if (canonicalJSON(ec.status ?? {}) === canonicalJSON(status)) return;
-  await applyStatus(ctx.client, EdgeClusters, ec.metadata.name ?? "", undefined, status);
+  await ctx.statusWriter.write(EdgeClusters, ec, status as unknown as Record<string, unknown>);
 }
 
 /** The missions see it through their watch on EdgeClusters (deleted, or Ready says why). */

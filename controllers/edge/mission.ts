@@ -109,7 +109,7 @@ async function writeMissionStatus(
   };
   // A merge patch writes the same as apply did: every field of the status is set each time,
   // and its arrays (clusters, inventory, conditions) are replaced whole.
-  await ctx.missionStatus.write(Missions, mission, { ...status });
+  await ctx.statusWriter.write(Missions, mission, { ...status });
 }
 
 export async function reconcileMission(

@@ -57,7 +57,7 @@ export class EdgeOperator implements EdgeContext {
   /** The children's connections: a runnable, stopped with the operator. */
   readonly connections: ConnectionPool;
   readonly events: EventRecorder;
-  readonly missionStatus: StatusWriter;
+  readonly statusWriter: StatusWriter;
   readonly log: Logger;
   private readonly local: LocalApplier;
   private selfID: string | undefined;
@@ -70,7 +70,7 @@ export class EdgeOperator implements EdgeContext {
     this.log = opts.logger ?? rootLogger;
     this.events = new EventRecorder(client, "centaurus.io/edge", "edge", this.log);
     // Without the recorder: a Mission's events are per cluster (missionEvents), not its Ready reason.
-    this.missionStatus = new StatusWriter(client);
+    this.statusWriter = new StatusWriter(client);
     // External sources (no informer in this cluster): the child's watches, through the pool, and
     // the drift watches of the LocalApplier. Hence controller.enqueue, not a declared watch.
     this.connections = new ConnectionPool((kind, key) => {

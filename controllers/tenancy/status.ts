@@ -1,9 +1,8 @@
 // What a Tenant reports: the Ready condition's reason and message from what converging found
 // (pure), and the one way its status is written.
 
-import { applyStatus } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
-import { isNotFound } from "../../pkg/kube/errors.ts";
+import { StatusWriter } from "../../pkg/status/status-writer.ts";
 import { type Tenant, TenantResource, type TenantStatus } from "./api.ts";
 
 export interface Readiness {
@@ -31,20 +30,7 @@ export function activeReadiness(
   };
 }
 
-/**
- * Server-side applies the status unless it says what the tenant already says (conditions'
- * lastTransitionTime aside). Not pkg/status StatusWriter: that one merge-patches, which would
- * keep fields this status no longer sends (waitingFor once a tenant is active again), and
- * records an event on every Ready reason change, which this controller does not.
- */
+/** Writes the status through the one status writer (whole, by apply; nothing when unchanged). */
 export async function writeStatus(client: KubeClient, t: Tenant, status: TenantStatus): Promise<void> {
-  const strip = (s: TenantStatus | undefined) =>
-    JSON.stringify({ ...s, conditions: s?.conditions?.map(({ lastTransitionTime: _x, ...c }) => c) });
-  if (strip(t.status) === strip(status)) return;
-  try {
-    await applyStatus(client, TenantResource, t.metadata.name ?? "", undefined, status);
-  } catch (err) {
-    // Deleted since the cache saw it: nothing left to report on.
-    if (!isNotFound(err)) throw err;
-  }
+  await new StatusWriter(client).write(TenantResource, t, status as Record<string, unknown>);
 }

@@ -255,7 +255,7 @@ export class LocalCluster {
       deadline,
       async () => (await fetch(`http://127.0.0.1:${s.ports.etcd}/health`)).ok,
       () => this.diagnose("etcd"),
-      () => this.state.pids["etcd"],
+      () => this.state.pids.etcd,
     );
 
     progress(`[2/4] starting kube-apiserver on ${s.server}`);
@@ -292,7 +292,7 @@ export class LocalCluster {
           return ready.length >= nodes.length;
         },
         () => this.diagnose("kwok"),
-        () => this.state.pids["kwok"],
+        () => this.state.pids.kwok,
       );
       await poll(
         "kube-controller-manager",

@@ -1,7 +1,9 @@
 // The one way a reconciler writes status: compare with what the object already says (no
-// request when nothing changed, so a steady state costs nothing), merge-patch the status
-// subresource otherwise, and record an event when the Ready condition's reason changes (what
-// `kubectl describe` users read to learn why).
+// request when nothing changed, so a steady state costs nothing), otherwise write the whole
+// status to the status subresource by server-side apply (so a field the controller no longer
+// sends is removed, as its owner, which a merge patch would leave behind), and, given an event
+// recorder, record an event when the Ready condition's reason changes (what `kubectl
+// describe` users read to learn why).
 
 import type { KubeClient } from "../kube/client.ts";
 import { isNotFound } from "../kube/errors.ts";
@@ -27,9 +29,9 @@ function comparable(status: Status | undefined): string {
   return canonicalJSON({ ...status, ...(conditions ? { conditions } : {}) });
 }
 
-/** True when writing `next` over `current` would change what the status says. */
+/** True when `next`, written whole, would change what the status says. */
 export function statusDiffers(current: Status | undefined, next: Status): boolean {
-  return comparable(current) !== comparable({ ...(current ?? {}), ...next });
+  return comparable(current) !== comparable(next);
 }
 
 const ready = (s: Status | undefined) => s?.conditions?.find((c) => c.type === "Ready");
@@ -41,9 +43,8 @@ export class StatusWriter {
   ) {}
 
   /**
-   * Writes `status` (fields absent from it are left as they are). Returns the object the API
-   * server answered with, `current` when nothing had to change, or undefined when the object
-   * is gone.
+   * Writes `status` whole. Returns the object the API server answered with, `current` when
+   * nothing had to change, or undefined when the object is gone.
    */
   async write<T extends KubeObject & { status?: unknown }>(
     rt: ResourceType<T>,

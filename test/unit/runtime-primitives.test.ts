@@ -120,17 +120,21 @@ describe("runtime primitives", () => {
   });
 
   describe("status diff", () => {
-    it("ignores lastTransitionTime and fields the write leaves alone", () => {
+    it("compares the whole status, ignoring lastTransitionTime", () => {
       const cond = { type: "Ready", status: "True", reason: "Ok", message: "" };
       const current = {
         phase: "Running",
         conditions: [{ ...cond, lastTransitionTime: "2026-01-01T00:00:00Z" }],
       };
       expect(
-        statusDiffers(current, { conditions: [{ ...cond, lastTransitionTime: "2026-02-02T00:00:00Z" }] }),
+        statusDiffers(current, {
+          phase: "Running",
+          conditions: [{ ...cond, lastTransitionTime: "2026-02-02T00:00:00Z" }],
+        }),
       ).to.equal(false);
-      expect(statusDiffers(current, { phase: "Running" })).to.equal(false);
-      expect(statusDiffers(current, { phase: "Failed" })).to.equal(true);
+      expect(statusDiffers(current, { ...current, conditions: [cond] })).to.equal(false);
+      expect(statusDiffers(current, { phase: "Running" })).to.equal(true); // the conditions would go
+      expect(statusDiffers(current, { ...current, phase: "Failed" })).to.equal(true);
       expect(statusDiffers(undefined, { phase: "Running" })).to.equal(true);
     });
   });
