@@ -14,8 +14,8 @@
 
 import { appendFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { NetworkPolicy, NetworkPolicyPeer } from "../controllers/network/policy.ts";
 import { buildNodeProgram, type World, WorldIndex } from "../controllers/network/program.ts";
+import type { NetworkPolicy, NetworkPolicyPeer } from "../pkg/kube/core.ts";
 
 const { values } = parseArgs({
   options: {

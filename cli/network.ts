@@ -4,9 +4,9 @@
 import { parseArgs } from "node:util";
 import { type NodeProgram, NodePrograms } from "../controllers/network/api.ts";
 import { checkReachability, type ReachabilityAnswer } from "../controllers/network/netcheck.ts";
-import type { Protocol } from "../controllers/network/policy.ts";
 import type { KubeClient } from "../pkg/kube/client.ts";
 import { connect } from "../pkg/kube/config.ts";
+import type { Protocol } from "../pkg/kube/core.ts";
 
 export const NET_HELP = `centaurus net — Mizar networking
 

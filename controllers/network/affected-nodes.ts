@@ -3,15 +3,16 @@
 //   policy that names it as a peer (their allow sets list its address);
 // - a policy: the hosts of the endpoints it selects (its allow sets live there and only there).
 
+import type { NetworkPolicy } from "../../pkg/kube/core.ts";
+import { selectorMatches } from "../../pkg/kube/label-selector.ts";
 import type { Endpoint } from "./api.ts";
-import { matchesSelector, type NetworkPolicy } from "./policy.ts";
 import { pickNodes } from "./program.ts";
 
 /** Nodes hosting the endpoints (of the policy's namespace) that a policy selects. */
 export function nodesSelectedBy(p: NetworkPolicy, endpointsInNamespace: readonly Endpoint[]): Set<string> {
   const out = new Set<string>();
   for (const e of endpointsInNamespace) {
-    if (e.spec.node && matchesSelector(p.spec.podSelector, e.spec.podLabels ?? {})) out.add(e.spec.node);
+    if (e.spec.node && selectorMatches(p.spec.podSelector, e.spec.podLabels ?? {})) out.add(e.spec.node);
   }
   return out;
 }
@@ -23,10 +24,10 @@ export function policyPeers(p: NetworkPolicy, e: Endpoint, namespaceLabels: Reco
     (peers ?? []).some((peer) => {
       if (peer.ipBlock) return false;
       const nsOk = peer.namespaceSelector
-        ? matchesSelector(peer.namespaceSelector, namespaceLabels)
+        ? selectorMatches(peer.namespaceSelector, namespaceLabels)
         : p.metadata.namespace === e.metadata.namespace;
       // An absent podSelector in a peer selects every pod of the selected namespaces.
-      return nsOk && matchesSelector(peer.podSelector, e.spec.podLabels ?? {});
+      return nsOk && selectorMatches(peer.podSelector ?? {}, e.spec.podLabels ?? {});
     }),
   );
 }

@@ -17,7 +17,6 @@ export const SUBNET_ANNOTATION = "network.centaurus.io/subnet";
 export const IP_ANNOTATION = "network.centaurus.io/ip";
 /** Pod annotation written by the controller when it has several interfaces: "eth0=ip,eth1=ip". */
 export const IPS_ANNOTATION = "network.centaurus.io/ips";
-export const TENANT_LABEL = "tenancy.centaurus.io/tenant";
 export const SUBNET_LABEL = "network.centaurus.io/subnet";
 export const VPC_LABEL = "network.centaurus.io/vpc";
 export const POD_UID_LABEL = "network.centaurus.io/pod-uid";
@@ -544,21 +543,6 @@ export const Subnets: ResourceType<Subnet> = resourceTypeOf(subnetCRD);
 export const Endpoints: ResourceType<Endpoint> = resourceTypeOf(endpointCRD);
 export const IPAddresses: ResourceType<IPAddress> = resourceTypeOf(ipAddressCRD);
 export const NodePrograms: ResourceType<NodeProgram> = resourceTypeOf(nodeProgramCRD);
-
-export const ValidatingAdmissionPolicies: ResourceType = {
-  group: "admissionregistration.k8s.io",
-  version: "v1",
-  plural: "validatingadmissionpolicies",
-  kind: "ValidatingAdmissionPolicy",
-  namespaced: false,
-};
-export const ValidatingAdmissionPolicyBindings: ResourceType = {
-  group: "admissionregistration.k8s.io",
-  version: "v1",
-  plural: "validatingadmissionpolicybindings",
-  kind: "ValidatingAdmissionPolicyBinding",
-  namespaced: false,
-};
 
 export const VPC_DELETE_POLICY = "centaurus-network-vpc-delete";
 

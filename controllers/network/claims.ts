@@ -4,6 +4,7 @@
 
 import type { Informer } from "../../pkg/cache/informer.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
+import type { Pod } from "../../pkg/kube/core.ts";
 import { isAlreadyExists, isConflict, isNotFound } from "../../pkg/kube/errors.ts";
 import { canonicalJSON } from "../../pkg/kube/object.ts";
 import {
@@ -16,11 +17,11 @@ import {
   type Subnet,
 } from "./api.ts";
 import { tenantLabelOf } from "./endpoint-desired.ts";
-import { CLAIM_POD_INDEX, CLAIM_SUBNET_INDEX, type PodView } from "./informers.ts";
+import { CLAIM_POD_INDEX, CLAIM_SUBNET_INDEX } from "./informers.ts";
 import { IPPool } from "./ipam.ts";
 
 /** The claim object for one interface of a pod (pure). */
-export function desiredClaim(pod: PodView, subnet: string, ip: string, epName: string): IPAddress {
+export function desiredClaim(pod: Pod, subnet: string, ip: string, epName: string): IPAddress {
   const uid = pod.metadata.uid ?? "";
   return {
     apiVersion: API_VERSION,
@@ -91,7 +92,7 @@ export class Claims {
   }
 
   /** The claim of one interface: the existing one, or a new address claimed at the API server. */
-  async claimFor(pod: PodView, subnet: Subnet, epName: string): Promise<IPAddress | undefined> {
+  async claimFor(pod: Pod, subnet: Subnet, epName: string): Promise<IPAddress | undefined> {
     const uid = pod.metadata.uid ?? "";
     const subnetName = subnet.metadata.name ?? "";
     const existing =

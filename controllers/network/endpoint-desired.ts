@@ -1,7 +1,9 @@
 // A pod's desired network (pure, no I/O): which subnets its interfaces join, each interface's
 // Endpoint, and the IP annotations the pod should carry.
 
+import type { Pod } from "../../pkg/kube/core.ts";
 import { canonicalJSON, controllerReference } from "../../pkg/kube/object.ts";
+import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   API_VERSION,
   type Endpoint,
@@ -10,10 +12,8 @@ import {
   SUBNET_ANNOTATION,
   SUBNET_LABEL,
   type Subnet,
-  TENANT_LABEL,
   VPC_LABEL,
 } from "./api.ts";
-import type { PodView } from "./informers.ts";
 import { macFor } from "./ipam.ts";
 
 /** The tenant label a pod's network objects inherit (none when the pod has none). */
@@ -30,12 +30,12 @@ export function endpointName(pod: string, iface: number): string {
 }
 
 /** Gone or finished pods hold no addresses. */
-export function podHoldsAddresses(pod: PodView | undefined): pod is PodView {
+export function podHoldsAddresses(pod: Pod | undefined): pod is Pod {
   return (
     !!pod &&
     !pod.metadata.deletionTimestamp &&
-    pod.status.phase !== "Succeeded" &&
-    pod.status.phase !== "Failed"
+    pod.status?.phase !== "Succeeded" &&
+    pod.status?.phase !== "Failed"
   );
 }
 
@@ -52,7 +52,7 @@ export function annotatedSubnets(pod: {
 }
 
 /** The subnets of the pod's interfaces: those it names, else its namespace's default (first by name). */
-export function wantedSubnets(pod: PodView, namespaceDefaults: Subnet[]): string[] {
+export function wantedSubnets(pod: Pod, namespaceDefaults: Subnet[]): string[] {
   const annotated = annotatedSubnets(pod);
   if (annotated) return annotated;
   const defaults = namespaceDefaults
@@ -63,7 +63,7 @@ export function wantedSubnets(pod: PodView, namespaceDefaults: Subnet[]): string
 }
 
 /** The Endpoint of interface `i` of a pod on `subnet` at `ip`. */
-export function desiredEndpoint(pod: PodView, subnet: Subnet, ip: string, i: number): Endpoint {
+export function desiredEndpoint(pod: Pod, subnet: Subnet, ip: string, i: number): Endpoint {
   const name = pod.metadata.name ?? "";
   const subnetName = subnet.metadata.name ?? "";
   return {
@@ -87,7 +87,7 @@ export function desiredEndpoint(pod: PodView, subnet: Subnet, ip: string, i: num
       ip,
       mac: macFor(ip),
       interface: `eth${i}`,
-      ...(pod.spec.nodeName ? { node: pod.spec.nodeName } : {}),
+      ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
       pod: { name, uid: pod.metadata.uid ?? "" },
       podLabels: { ...(pod.metadata.labels ?? {}) },
     },
@@ -117,7 +117,7 @@ export function endpointDiffers(current: Endpoint | undefined, desired: Endpoint
 }
 
 /** The annotation changes (null removes) that make the pod show its addresses. */
-export function ipAnnotations(pod: PodView, ips: string[]): Record<string, string | null> {
+export function ipAnnotations(pod: Pod, ips: string[]): Record<string, string | null> {
   const out: Record<string, string | null> = {};
   if (pod.metadata.annotations?.[IP_ANNOTATION] !== ips[0]) out[IP_ANNOTATION] = ips[0] ?? null;
   const multi = ips.length > 1 ? ips.map((ip, i) => `eth${i}=${ip}`).join(",") : undefined;

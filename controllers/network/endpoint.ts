@@ -1,8 +1,11 @@
 // network-endpoint: pods (and VM launcher pods) → IPAddress claim + Endpoint + IP annotation,
 // per interface; the decisions are in endpoint-desired.ts, the claims in claims.ts.
 
-import type { Controller } from "../../pkg/controller/controller.ts";
+import { Controller } from "../../pkg/controller/controller.ts";
+import { deletedOnly } from "../../pkg/controller/predicates.ts";
+import { watch } from "../../pkg/controller/watch.ts";
 import { apply } from "../../pkg/kube/apply.ts";
+import type { Pod } from "../../pkg/kube/core.ts";
 import { isConflict, isNotFound } from "../../pkg/kube/errors.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { Endpoints, Subnets } from "./api.ts";
@@ -20,13 +23,11 @@ import {
 import {
   ENDPOINT_INFORMER,
   ENDPOINT_POD_INDEX,
-  type PodView,
   SUBNET_INFORMER,
   SUBNET_NAMESPACE_INDEX,
 } from "./informers.ts";
 import { isReady, readyCondition } from "./status.ts";
 import { endpointPod, podsOfSubnet, subnetReadinessChanged } from "./triggers.ts";
-import { controllerWithWatches, watch } from "./watch.ts";
 
 const ignoreGone = (err: unknown) => {
   if (!isNotFound(err) && !isConflict(err)) throw err;
@@ -55,13 +56,7 @@ async function releasePod(
 }
 
 /** Claims, then writes, interface i's Endpoint; returns its IP, or why it cannot yet. */
-async function ensureInterface(
-  deps: NetworkDeps,
-  claims: Claims,
-  pod: PodView,
-  subnetName: string,
-  i: number,
-) {
+async function ensureInterface(deps: NetworkDeps, claims: Claims, pod: Pod, subnetName: string, i: number) {
   const { client, events } = deps;
   const subnet = deps.inf.subnets.store.get(subnetName);
   if (!subnet || !isReady(subnet)) {
@@ -90,12 +85,12 @@ async function ensureInterface(
 export function endpointController(deps: NetworkDeps, claims: Claims): Controller {
   const { subnets, pods } = deps.inf;
   const { client } = deps;
-  return controllerWithWatches(deps.factory, {
+  return new Controller({
     name: "network-endpoint",
     for: Resources.Pod,
     concurrency: 8,
     logger: deps.log,
-    watchesOf: [
+    watches: [
       // A subnet that becomes ready (or changes spec) wakes the pods that default to it or name it.
       watch({
         resource: Subnets,
@@ -108,7 +103,7 @@ export function endpointController(deps: NetworkDeps, claims: Claims): Controlle
         resource: Endpoints,
         informer: ENDPOINT_INFORMER,
         map: endpointPod,
-        predicate: { create: () => false, update: () => false },
+        predicate: deletedOnly,
       }),
     ],
     reconcile: async (req) => {

@@ -1,15 +1,9 @@
 // Mizar networking as a ControllerModule: VPCs, subnets, endpoints for pods and VMs, and
 // NetworkPolicy compiled into one NodeProgram per node.
 
+import { Resources } from "../../pkg/kube/resource.ts";
 import type { ControllerModule } from "../module.ts";
-import {
-  GROUP,
-  NETWORK_CRDS,
-  ValidatingAdmissionPolicies,
-  ValidatingAdmissionPolicyBindings,
-  vpcDeletePolicy,
-  vpcDeletePolicyBinding,
-} from "./api.ts";
+import { GROUP, NETWORK_CRDS, vpcDeletePolicy, vpcDeletePolicyBinding } from "./api.ts";
 import { setupNetwork } from "./setup.ts";
 import { TENANT_CRD_NAME, tenantKindInstalled, tenantNetworkController } from "./tenant.ts";
 
@@ -17,8 +11,8 @@ export const networkModule: ControllerModule = {
   name: "network",
   crds: NETWORK_CRDS,
   manifests: [
-    { resource: ValidatingAdmissionPolicies, object: vpcDeletePolicy },
-    { resource: ValidatingAdmissionPolicyBindings, object: vpcDeletePolicyBinding },
+    { resource: Resources.ValidatingAdmissionPolicy, object: vpcDeletePolicy },
+    { resource: Resources.ValidatingAdmissionPolicyBinding, object: vpcDeletePolicyBinding },
   ],
   rbac: [
     {

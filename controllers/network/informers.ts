@@ -3,8 +3,9 @@
 
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer, InformerOptions } from "../../pkg/cache/informer.ts";
-import type { KubeObject } from "../../pkg/kube/object.ts";
-import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
+import type { Namespace, NetworkPolicy, Node, Pod } from "../../pkg/kube/core.ts";
+import { pickKeys } from "../../pkg/kube/object.ts";
+import { Resources } from "../../pkg/kube/resource.ts";
 import {
   type Endpoint,
   Endpoints,
@@ -17,25 +18,9 @@ import {
   type VPC,
   VPCs,
 } from "./api.ts";
-import type { NetworkPolicy } from "./policy.ts";
 
-/** The fields of a pod the network controllers read (pods are many: cache only these). */
-export interface PodView extends KubeObject {
-  spec: { nodeName?: string };
-  status: { phase?: string };
-}
-
-/** The fields of a node the network controllers read: its name and internal addresses. */
-export interface NodeView extends KubeObject {
-  status?: { addresses?: Array<{ type: string; address: string }> };
-}
-
-export function podTransform(pod: KubeObject): PodView {
-  const p = pod as KubeObject & { spec?: { nodeName?: string }; status?: { phase?: string } };
-  const annotations: Record<string, string> = {};
-  for (const [k, v] of Object.entries(p.metadata.annotations ?? {})) {
-    if (k.startsWith("network.centaurus.io/")) annotations[k] = v;
-  }
+/** A pod as the network controllers cache it (pods are many): identity, labels, our annotations, node and phase. */
+export function podTransform(p: Pod): Pod {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -47,15 +32,15 @@ export function podTransform(pod: KubeObject): PodView {
       creationTimestamp: p.metadata.creationTimestamp,
       deletionTimestamp: p.metadata.deletionTimestamp,
       labels: p.metadata.labels,
-      annotations,
+      annotations: pickKeys(p.metadata.annotations, (k) => k.startsWith("network.centaurus.io/")) ?? {},
     },
     spec: { nodeName: p.spec?.nodeName },
     status: { phase: p.status?.phase },
-  } as PodView;
+  };
 }
 
-export function nodeTransform(node: KubeObject): NodeView {
-  const n = node as NodeView;
+/** A node as the network controllers cache it: its name and internal addresses. */
+export function nodeTransform(n: Node): Node {
   return {
     apiVersion: "v1",
     kind: "Node",
@@ -66,7 +51,7 @@ export function nodeTransform(node: KubeObject): NodeView {
       deletionTimestamp: n.metadata.deletionTimestamp,
     },
     status: { addresses: n.status?.addresses?.filter((a) => a.type === "InternalIP") },
-  } as NodeView;
+  };
 }
 
 /** Claims by "namespace/pod" of the endpoint they address. */
@@ -103,10 +88,8 @@ export const ENDPOINT_INFORMER: InformerOptions<Endpoint> = {
   },
 };
 
-export const POD_INFORMER: InformerOptions<PodView> = { transform: podTransform };
-export const NODE_INFORMER: InformerOptions<NodeView> = {
-  transform: nodeTransform,
-};
+export const POD_INFORMER: InformerOptions<Pod> = { transform: podTransform };
+export const NODE_INFORMER: InformerOptions<Node> = { transform: nodeTransform };
 
 /** The pillar's caches, one shared informer per kind. */
 export interface NetworkInformers {
@@ -114,9 +97,9 @@ export interface NetworkInformers {
   subnets: Informer<Subnet>;
   claims: Informer<IPAddress>;
   endpoints: Informer<Endpoint>;
-  pods: Informer<PodView>;
-  nodes: Informer<NodeView>;
-  namespaces: Informer<KubeObject>;
+  pods: Informer<Pod>;
+  nodes: Informer<Node>;
+  namespaces: Informer<Namespace>;
   policies: Informer<NetworkPolicy>;
   programs: Informer<NodeProgram>;
 }
@@ -128,10 +111,10 @@ export function networkInformers(factory: SharedInformerFactory): NetworkInforme
     subnets: factory.informerFor<Subnet>(Subnets, SUBNET_INFORMER),
     claims: factory.informerFor<IPAddress>(IPAddresses, CLAIM_INFORMER),
     endpoints: factory.informerFor<Endpoint>(Endpoints, ENDPOINT_INFORMER),
-    pods: factory.informerFor(Resources.Pod as ResourceType<PodView>, POD_INFORMER),
-    nodes: factory.informerFor<NodeView>(Resources.Node, NODE_INFORMER),
+    pods: factory.informerFor(Resources.Pod, POD_INFORMER),
+    nodes: factory.informerFor(Resources.Node, NODE_INFORMER),
     namespaces: factory.informerFor(Resources.Namespace),
-    policies: factory.informerFor<NetworkPolicy>(Resources.NetworkPolicy),
+    policies: factory.informerFor(Resources.NetworkPolicy),
     programs: factory.informerFor<NodeProgram>(NodePrograms),
   };
 }

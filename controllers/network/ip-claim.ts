@@ -1,29 +1,31 @@
 // network-ipclaim: returns addresses whose pod is gone (also pods deleted while we were down).
 
-import type { Controller } from "../../pkg/controller/controller.ts";
+import { Controller } from "../../pkg/controller/controller.ts";
+import { deletedOnly } from "../../pkg/controller/predicates.ts";
+import { watch } from "../../pkg/controller/watch.ts";
+import type { Pod } from "../../pkg/kube/core.ts";
 import { isNotFound } from "../../pkg/kube/errors.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { IPAddresses } from "./api.ts";
 import type { Claims } from "./claims.ts";
 import type { NetworkDeps } from "./deps.ts";
-import { POD_INFORMER, type PodView } from "./informers.ts";
+import { POD_INFORMER } from "./informers.ts";
 import { CLAIM_GRACE_MS, claimsOfPod } from "./triggers.ts";
-import { controllerWithWatches, watch } from "./watch.ts";
 
 export function claimController(deps: NetworkDeps, claimBook: Claims): Controller {
   const { claims, pods } = deps.inf;
-  return controllerWithWatches(deps.factory, {
+  return new Controller({
     name: "network-ipclaim",
     for: IPAddresses,
     concurrency: 2,
     logger: deps.log,
-    watchesOf: [
+    watches: [
       // A claim whose pod disappears is checked by the sweeper, once the grace has passed.
       watch({
         resource: Resources.Pod,
         informer: POD_INFORMER,
         map: claimsOfPod(claims.store),
-        predicate: { create: () => false, update: () => false },
+        predicate: deletedOnly,
         delayMs: CLAIM_GRACE_MS,
       }),
     ],
@@ -37,7 +39,7 @@ export function claimController(deps: NetworkDeps, claimBook: Claims): Controlle
       if (age < CLAIM_GRACE_MS) return { requeueAfterMs: CLAIM_GRACE_MS - age + 100 };
       // The cache says the pod is gone: confirm with the API server before freeing the address.
       try {
-        const live = await deps.client.get<PodView>(Resources.Pod, pod, namespace);
+        const live = await deps.client.get<Pod>(Resources.Pod, pod, namespace);
         if (live.metadata.uid === podUID && !live.metadata.deletionTimestamp) return;
         if (live.metadata.uid === podUID) return { requeueAfterMs: 2_000 };
       } catch (err) {

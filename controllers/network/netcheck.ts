@@ -1,8 +1,9 @@
 // Answers "can pod A reach pod B (on port P)?" from compiled node programs alone (pure), the
 // way a data plane would decide: same VNI, A's egress allow set, B's ingress allow set.
 
+import type { Protocol } from "../../pkg/kube/core.ts";
 import type { NodeProgramSpec, ProgramEndpoint } from "./api.ts";
-import { checkDirection, type DirectionVerdict, type Protocol } from "./policy.ts";
+import { checkDirection, type DirectionVerdict } from "./policy.ts";
 
 export interface LocatedEndpoint {
   endpoint: ProgramEndpoint;

@@ -3,8 +3,10 @@
 // are derived from the caches and dropped by every change that wakes this controller.
 
 import { Counter as PromCounter } from "prom-client";
-import type { Controller } from "../../pkg/controller/controller.ts";
+import { Controller } from "../../pkg/controller/controller.ts";
+import { type Watch, watch } from "../../pkg/controller/watch.ts";
 import { apply } from "../../pkg/kube/apply.ts";
+import type { NetworkPolicy } from "../../pkg/kube/core.ts";
 import { canonicalJSON, controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
@@ -22,7 +24,6 @@ import {
 } from "./api.ts";
 import type { NetworkDeps } from "./deps.ts";
 import { ENDPOINT_INFORMER, type NetworkInformers, NODE_INFORMER, SUBNET_INFORMER } from "./informers.ts";
-import type { NetworkPolicy } from "./policy.ts";
 import { buildNodeProgram, WorldIndex } from "./program.ts";
 import { gatewayOf, isReady } from "./status.ts";
 import {
@@ -34,7 +35,6 @@ import {
   policyChanged,
   specOrReadinessChanged,
 } from "./triggers.ts";
-import { controllerWithWatches, type DeclaredWatch, watch } from "./watch.ts";
 
 /** Least time between two rebuilds of the node-program index. */
 const WORLD_REBUILD_MS = 500;
@@ -121,7 +121,7 @@ function derivedWorld(inf: NetworkInformers) {
     return only(inf.nodes.store.keys());
   };
   const delayMs = PROGRAM_BATCH_MS;
-  const watches: DeclaredWatch[] = [
+  const watches: Watch[] = [
     watch({
       resource: Endpoints,
       informer: ENDPOINT_INFORMER,
@@ -176,12 +176,12 @@ export function programController(
   /** What this process last wrote per node program (a cache: the API server's copy decides). */
   const written = new Map<string, { resourceVersion?: string; text: string }>();
   let recentCompileMs = 0;
-  const controller = controllerWithWatches(deps.factory, {
+  const controller = new Controller({
     name: "network-program",
     for: NodePrograms,
     concurrency: 2,
     logger: deps.log,
-    watchesOf: derived.watches,
+    watches: derived.watches,
     reconcile: async (req) => {
       const node = nodes.store.get(req.name);
       if (!node || node.metadata.deletionTimestamp) return; // the program goes with its Node (owner reference)

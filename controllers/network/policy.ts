@@ -9,57 +9,15 @@
 // (the data plane keeps one set per id, like Mizar's per-policy bitmaps), so a node's
 // program stays small however many of its endpoints a policy selects.
 
-import type { KubeObject } from "../../pkg/kube/object.ts";
+import type {
+  IPBlock,
+  NetworkPolicy,
+  NetworkPolicyPeer,
+  NetworkPolicyPort,
+  Protocol,
+} from "../../pkg/kube/core.ts";
+import { type LabelSelector, selectorMatches } from "../../pkg/kube/label-selector.ts";
 import { cidrContainsIP, parseCIDR, parseIP } from "./ipam.ts";
-
-export interface LabelSelectorRequirement {
-  key: string;
-  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
-  values?: string[];
-}
-
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: LabelSelectorRequirement[];
-}
-
-export interface IPBlock {
-  cidr: string;
-  except?: string[];
-}
-
-export interface NetworkPolicyPeer {
-  podSelector?: LabelSelector;
-  namespaceSelector?: LabelSelector;
-  ipBlock?: IPBlock;
-}
-
-export type Protocol = "TCP" | "UDP" | "SCTP";
-
-export interface NetworkPolicyPort {
-  protocol?: Protocol;
-  port?: number | string;
-  endPort?: number;
-}
-
-export interface NetworkPolicyIngressRule {
-  from?: NetworkPolicyPeer[];
-  ports?: NetworkPolicyPort[];
-}
-
-export interface NetworkPolicyEgressRule {
-  to?: NetworkPolicyPeer[];
-  ports?: NetworkPolicyPort[];
-}
-
-export interface NetworkPolicy extends KubeObject {
-  spec: {
-    podSelector: LabelSelector;
-    policyTypes?: Array<"Ingress" | "Egress">;
-    ingress?: NetworkPolicyIngressRule[];
-    egress?: NetworkPolicyEgressRule[];
-  };
-}
 
 /** What the compiler needs to know about an endpoint. */
 export interface PolicyEndpoint {
@@ -96,33 +54,6 @@ export interface DirectionPolicy {
   /** Policies that select the endpoint for this direction (for "why" answers). */
   policies: string[];
   rules: CompiledRule[];
-}
-
-export function matchesSelector(sel: LabelSelector | undefined, labels: Record<string, string>): boolean {
-  if (!sel) return true;
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const req of sel.matchExpressions ?? []) {
-    const has = Object.hasOwn(labels, req.key);
-    const value = labels[req.key] ?? "";
-    const values = req.values ?? [];
-    switch (req.operator) {
-      case "In":
-        if (!has || !values.includes(value)) return false;
-        break;
-      case "NotIn":
-        if (has && values.includes(value)) return false;
-        break;
-      case "Exists":
-        if (!has) return false;
-        break;
-      case "DoesNotExist":
-        if (has) return false;
-        break;
-      default:
-        return false;
-    }
-  }
-  return true;
 }
 
 /** The directions a policy isolates: policyTypes, or Ingress plus Egress when it has egress rules. */
@@ -211,7 +142,7 @@ export class PolicyIndex {
   /** Policies of the endpoint's namespace whose podSelector selects it. */
   selecting(e: PolicyEndpoint): NetworkPolicy[] {
     return (this.policiesByNs.get(e.namespace) ?? []).filter((p) =>
-      matchesSelector(p.spec.podSelector, e.labels),
+      selectorMatches(p.spec.podSelector, e.labels),
     );
   }
 
@@ -238,13 +169,15 @@ export class PolicyIndex {
     const memoKey = `${policyNs}|${vni}|${JSON.stringify([peer.podSelector ?? null, peer.namespaceSelector ?? null])}`;
     const hit = this.peerMemo.get(memoKey);
     if (hit) return hit;
-    const namespaces = peer.namespaceSelector
-      ? this.namespaces.filter((n) => matchesSelector(peer.namespaceSelector, n.labels)).map((n) => n.name)
+    const selector = peer.namespaceSelector;
+    const namespaces = selector
+      ? this.namespaces.filter((n) => selectorMatches(selector, n.labels)).map((n) => n.name)
       : [policyNs];
     const ips: string[] = [];
     for (const ns of namespaces) {
       for (const e of this.candidates(ns, vni, peer.podSelector)) {
-        if (matchesSelector(peer.podSelector, e.labels)) ips.push(e.ip);
+        // An absent podSelector in a peer selects every pod of the selected namespaces.
+        if (selectorMatches(peer.podSelector ?? {}, e.labels)) ips.push(e.ip);
       }
     }
     ips.sort(compareIPs);

@@ -3,15 +3,10 @@
 // the subnets it bounces for, and its roles. Output is sorted so that the same inputs give
 // the same object and the controller writes only when something changed.
 
+import type { NetworkPolicy } from "../../pkg/kube/core.ts";
 import type { NodeProgramSpec, ProgramEndpoint, ProgramNetwork } from "./api.ts";
 import { parseCIDR, parseIP } from "./ipam.ts";
-import {
-  compileEndpointPolicy,
-  type NamespaceLabels,
-  type NetworkPolicy,
-  PeerSetTable,
-  PolicyIndex,
-} from "./policy.ts";
+import { compileEndpointPolicy, type NamespaceLabels, PeerSetTable, PolicyIndex } from "./policy.ts";
 
 export interface WorldNode {
   name: string;

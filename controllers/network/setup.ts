@@ -14,6 +14,7 @@ import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { Logger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
+import { StatusWriter } from "../../pkg/status/status-writer.ts";
 import { Claims, SubnetPools } from "./claims.ts";
 import type { NetworkDeps } from "./deps.ts";
 import { endpointController } from "./endpoint.ts";
@@ -38,7 +39,7 @@ export function setupNetwork(
     client,
     log,
     events: new EventRecorder(client, "centaurus.io/network", "network", log),
-    factory: manager.factory,
+    status: new StatusWriter(client),
     // Created first, so that every controller gets the same options.
     inf: networkInformers(manager.factory),
   };

@@ -4,23 +4,26 @@
 // Runs only when the Tenant kind is installed: this module does not define it.
 
 import { Controller, TerminalError } from "../../pkg/controller/controller.ts";
+import { mapByLabel } from "../../pkg/controller/mappers.ts";
+import { watch } from "../../pkg/controller/watch.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { ApiError, isInvalid, isNotFound } from "../../pkg/kube/errors.ts";
 import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
-import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
+import { defineResource, Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
-import { API_VERSION, type Subnet, Subnets, TENANT_LABEL, type VPC, VPCs } from "./api.ts";
+import { TENANT_LABEL } from "../shared/tenant.ts";
+import { API_VERSION, type Subnet, Subnets, type VPC, VPCs } from "./api.ts";
 import { isCIDR } from "./ipam.ts";
 
-export const Tenants: ResourceType = {
+export const Tenants = defineResource<TenantView>({
   group: "tenancy.centaurus.io",
   version: "v1alpha1",
   plural: "tenants",
   kind: "Tenant",
   namespaced: false,
-};
+});
 export const TENANT_CRD_NAME = "tenants.tenancy.centaurus.io";
 
 export interface TenantView extends KubeObject {
@@ -92,16 +95,12 @@ export function tenantNetworkController(client: KubeClient, logger?: Logger): Co
     name: "network-tenant",
     for: Tenants,
     owns: [{ resource: VPCs }, { resource: Subnets }],
-    watches: [
-      {
-        resource: Resources.Namespace,
-        map: (ns) => (ns.metadata.labels?.[TENANT_LABEL] ? [ns.metadata.labels[TENANT_LABEL]] : []),
-      },
-    ],
+    // A tenant's namespaces are its default subnet's namespaces.
+    watches: [watch({ resource: Resources.Namespace, map: mapByLabel(TENANT_LABEL, { namespaced: false }) })],
     concurrency: 2,
     logger,
     reconcile: async (req, ctx) => {
-      const tenant = ctx.cache.informerFor(Tenants).store.get(req.key) as TenantView | undefined;
+      const tenant = ctx.cache.informerFor(Tenants).store.get(req.key);
       if (!tenant || tenant.metadata.deletionTimestamp) return; // its VPC and Subnet go with it (owner references)
       const namespaces = ctx.cache
         .informerFor(Resources.Namespace)

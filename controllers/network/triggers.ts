@@ -2,14 +2,14 @@
 // and predicates (which changes count) of its declared watches. Pure over the caches' stores.
 
 import type { Store } from "../../pkg/cache/store.ts";
+import type { Predicate } from "../../pkg/controller/watch.ts";
+import type { NetworkPolicy, Node, Pod } from "../../pkg/kube/core.ts";
 import { canonicalJSON, type KubeObject } from "../../pkg/kube/object.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
 import type { Endpoint, IPAddress, Subnet, VPC } from "./api.ts";
 import { annotatedSubnets } from "./endpoint-desired.ts";
-import { CLAIM_POD_INDEX, type NodeView, type PodView, SUBNET_VPC_INDEX } from "./informers.ts";
-import type { NetworkPolicy } from "./policy.ts";
+import { CLAIM_POD_INDEX, SUBNET_VPC_INDEX } from "./informers.ts";
 import { isReady } from "./status.ts";
-import type { Predicate } from "./watch.ts";
 
 /** Claims younger than this are left alone by the claim sweeper (their pod may not be cached yet). */
 export const CLAIM_GRACE_MS = 10_000;
@@ -45,7 +45,7 @@ export const subnetReadinessChanged: Predicate<Subnet> = {
 };
 /** A subnet → the pods that default to it (its namespaces) or name it (annotation). */
 export const podsOfSubnet =
-  (pods: Store<PodView>) =>
+  (pods: Store<Pod>) =>
   (s: Subnet): string[] => {
     const name = s.metadata.name ?? "";
     const keys: string[] = [];
@@ -88,11 +88,11 @@ export const specOrReadinessChanged: Predicate<Readiness> = {
     isReady(old) !== isReady(cur) ||
     old.status?.vni !== cur.status?.vni,
 };
-export const nodeAddressesChanged: Predicate<NodeView> = {
+export const nodeAddressesChanged: Predicate<Node> = {
   update: (old, cur) => !sameJSON(old.status?.addresses, cur.status?.addresses),
 };
 /** Only nodes that exist get a program. */
 export const existingNodes =
-  (nodes: Store<NodeView>) =>
+  (nodes: Store<Node>) =>
   (names: Iterable<string>): string[] =>
     [...names].filter((n) => n && nodes.get(n));

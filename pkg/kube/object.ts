@@ -90,3 +90,11 @@ export function canonicalJSON(value: unknown): string {
   }
   return JSON.stringify(value);
 }
+
+/** The entries of a string map (labels, annotations, resource lists) whose keys pass `pred`; for informer transforms. */
+export function pickKeys(
+  rec: Readonly<Record<string, string>> | undefined,
+  pred: (k: string) => boolean,
+): Record<string, string> | undefined {
+  return rec ? Object.fromEntries(Object.entries(rec).filter(([k]) => pred(k))) : undefined;
+}

@@ -16,8 +16,8 @@ import {
   type VPC,
   VPCs,
 } from "../../controllers/network/api.ts";
-import type { NetworkPolicy } from "../../controllers/network/policy.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
+import type { NetworkPolicy } from "../../pkg/kube/core.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";

@@ -7,7 +7,7 @@ import {
   policyPeers,
 } from "../../controllers/network/affected-nodes.ts";
 import type { Endpoint } from "../../controllers/network/api.ts";
-import type { NetworkPolicy } from "../../controllers/network/policy.ts";
+import type { NetworkPolicy } from "../../pkg/kube/core.ts";
 
 const ep = (
   name: string,

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { IP_ANNOTATION, IPS_ANNOTATION, type Subnet, TENANT_LABEL } from "../../controllers/network/api.ts";
+import { IP_ANNOTATION, IPS_ANNOTATION, type Subnet } from "../../controllers/network/api.ts";
 import {
   desiredEndpoint,
   endpointAction,
@@ -10,12 +10,10 @@ import {
   podHoldsAddresses,
   wantedSubnets,
 } from "../../controllers/network/endpoint-desired.ts";
-import type { PodView } from "../../controllers/network/informers.ts";
+import { TENANT_LABEL } from "../../controllers/shared/tenant.ts";
+import type { Pod } from "../../pkg/kube/core.ts";
 
-const pod = (
-  annotations: Record<string, string> = {},
-  extra: Partial<PodView["metadata"]> = {},
-): PodView => ({
+const pod = (annotations: Record<string, string> = {}, extra: Partial<Pod["metadata"]> = {}): Pod => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: {

@@ -6,15 +6,15 @@ import { expect } from "chai";
 import fc from "fast-check";
 import type { NodeProgramSpec } from "../../controllers/network/api.ts";
 import { checkReachability } from "../../controllers/network/netcheck.ts";
+import { buildNodeProgram, pickNodes, type World, WorldIndex } from "../../controllers/network/program.ts";
 import type {
   IPBlock,
-  LabelSelector,
   NetworkPolicy,
   NetworkPolicyPeer,
   NetworkPolicyPort,
   Protocol,
-} from "../../controllers/network/policy.ts";
-import { buildNodeProgram, pickNodes, type World, WorldIndex } from "../../controllers/network/program.ts";
+} from "../../pkg/kube/core.ts";
+import type { LabelSelector } from "../../pkg/kube/label-selector.ts";
 
 interface RefPod {
   ns: string;

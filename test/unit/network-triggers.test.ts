@@ -1,11 +1,6 @@
 import { expect } from "chai";
 import type { IPAddress, Subnet, VPC } from "../../controllers/network/api.ts";
-import {
-  CLAIM_INFORMER,
-  type NodeView,
-  type PodView,
-  SUBNET_INFORMER,
-} from "../../controllers/network/informers.ts";
+import { CLAIM_INFORMER, SUBNET_INFORMER } from "../../controllers/network/informers.ts";
 import {
   allVPCs,
   claimsOfPod,
@@ -19,6 +14,7 @@ import {
   subnetVPCChanged,
 } from "../../controllers/network/triggers.ts";
 import { Store } from "../../pkg/cache/store.ts";
+import type { Node, Pod } from "../../pkg/kube/core.ts";
 
 const subnet = (name: string, vpc: string, namespaces: string[] = [], generation = 1): Subnet => ({
   apiVersion: "network.centaurus.io/v1alpha1",
@@ -32,7 +28,7 @@ const vpc = (name: string): VPC => ({
   metadata: { name },
   spec: { cidr: "10.0.0.0/16", dividers: 1 },
 });
-const pod = (ns: string, name: string, annotations: Record<string, string> = {}): PodView => ({
+const pod = (ns: string, name: string, annotations: Record<string, string> = {}): Pod => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: { name, namespace: ns, annotations },
@@ -58,7 +54,7 @@ describe("network triggers (watch mappers and predicates)", () => {
   });
 
   it("a subnet wakes the pods of its namespaces and those that name it", () => {
-    const pods = new Store<PodView>();
+    const pods = new Store<Pod>();
     pods.upsert(pod("n1", "a"));
     pods.upsert(pod("n2", "b", { "network.centaurus.io/subnet": "other, s" }));
     pods.upsert(pod("n3", "c", { "network.centaurus.io/subnet": "sx" }));
@@ -78,7 +74,7 @@ describe("network triggers (watch mappers and predicates)", () => {
   });
 
   it("only nodes that exist get a program", () => {
-    const nodes = new Store<NodeView>();
+    const nodes = new Store<Node>();
     nodes.upsert({ apiVersion: "v1", kind: "Node", metadata: { name: "h1" } });
     expect(existingNodes(nodes)(["h1", "h2", ""])).to.deep.equal(["h1"]);
   });
