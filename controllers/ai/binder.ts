@@ -7,8 +7,9 @@ import type { KubeClient } from "../../pkg/kube/client.ts";
 import { isConflict, isNotFound } from "../../pkg/kube/errors.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
+import { InFlight } from "../../pkg/manager/in-flight.ts";
+import type { Runnable } from "../../pkg/manager/runnable.ts";
 import { DEVICES_ANNOTATION } from "./api.ts";
-import { InFlight } from "./in-flight.ts";
 import { type PodLike, podAssignment, podKey } from "./objects.ts";
 import { type Assignment, formatDevices, type GpuCluster } from "./placement.ts";
 
@@ -25,7 +26,7 @@ export interface BinderOptions {
   drainMs?: number;
 }
 
-export class Binder {
+export class Binder implements Runnable {
   readonly name = "gpu-binder";
   private readonly inFlight = new InFlight();
   private readonly bindings?: Counter<"result">;

@@ -1,21 +1,26 @@
 // The GPUQueue reconciler: shows what a queue holds, deserves, runs and keeps waiting.
 
-import { applyStatus } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { objectKey } from "../../pkg/kube/object.ts";
+import { StatusWriter } from "../../pkg/status/status-writer.ts";
 import { GPUQueues } from "./api.ts";
 import { deservedShares } from "./fairshare.ts";
-import { queueStatus, queueStatusChanged } from "./job-status.ts";
+import { QUEUE_INDEX } from "./informers.ts";
+import { queueStatus } from "./job-status.ts";
 import type { GpuScheduler } from "./scheduler.ts";
 
 /** Queue figures change with every allocation, which no watch on the queue sees: look again. */
 const QUEUE_RESYNC_MS = 15_000;
 
 export class GpuQueueReconciler {
+  private readonly statusWriter: StatusWriter;
+
   constructor(
-    private readonly client: KubeClient,
+    client: KubeClient,
     private readonly state: GpuScheduler,
-  ) {}
+  ) {
+    this.statusWriter = new StatusWriter(client);
+  }
 
   async reconcile(name: string): Promise<{ requeueAfterMs?: number } | undefined> {
     const s = this.state;
@@ -23,12 +28,13 @@ export class GpuQueueReconciler {
     if (!q) return undefined;
     const load = s.queueLoad();
     const deserved = deservedShares(s.queueInfos(), load, s.cluster.totalUnits()).get(name) ?? 0;
-    const jobs = s.jobs.store.list().filter((j) => j.spec.queue === name);
+    const jobs = s.jobs.store.byIndex(QUEUE_INDEX, name);
     const status = queueStatus(q, load.get(name)?.used ?? 0, deserved, jobs, (j) =>
       s.waiting.has(objectKey(j)),
     );
-    if (queueStatusChanged(q.status, status))
-      await applyStatus(this.client, GPUQueues, name, undefined, status);
+    // Written whole, so the merge patch says what the apply it replaces said. The condition's
+    // message only restates the figures, so "unchanged" means what it meant before.
+    await this.statusWriter.write(GPUQueues, q, { ...status });
     return { requeueAfterMs: QUEUE_RESYNC_MS };
   }
 }

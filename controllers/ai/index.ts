@@ -11,8 +11,9 @@
 // Runnables: binder.ts (the only bindings), profiler.ts (nvidia-smi; every replica).
 
 import { Controller } from "../../pkg/controller/controller.ts";
+import { mapByIndex } from "../../pkg/controller/mappers.ts";
+import { watch } from "../../pkg/controller/watch.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
-import { objectKey } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
@@ -20,15 +21,13 @@ import { EventRecorder } from "../../pkg/status/events.ts";
 import type { ControllerModule } from "../module.ts";
 import { type GPUJob, GPUJobCRD, GPUJobs, GPUQueueCRD, GPUQueues } from "./api.ts";
 import { Binder, type BinderOptions } from "./binder.ts";
-import { withErrorPolicy } from "./error-policy.ts";
 import { GangRunner } from "./gang.ts";
 import { GpuPodReconciler } from "./gpu-pod.ts";
 import { GpuJobReconciler } from "./gpujob.ts";
 import { GpuQueueReconciler } from "./gpuqueue.ts";
-import { NODE_INFORMER, POD_INFORMER } from "./informers.ts";
+import { JOB_INFORMER, NODE_INFORMER, POD_INFORMER, QUEUE_INDEX } from "./informers.ts";
 import { JobWrites } from "./job-writes.ts";
 import { GpuProfiler } from "./profiler.ts";
-import { asController } from "./runnable.ts";
 import { GpuScheduler } from "./scheduler.ts";
 import { InvalidJobError } from "./validation.ts";
 
@@ -83,7 +82,7 @@ export function setupAiPillar(manager: Manager, client: KubeClient, opts: AiSetu
   const queues = new Controller({
     name: "gpuqueue",
     for: GPUQueues,
-    watches: [{ resource: GPUJobs, map: (j) => [(j as GPUJob).spec.queue] }],
+    watches: [watch<GPUJob>({ resource: GPUJobs, map: (j) => [j.spec.queue] })],
     concurrency: 1,
     logger: log,
     reconcile: async (req) => queueReconciler.reconcile(req.key),
@@ -96,7 +95,7 @@ export function setupAiPillar(manager: Manager, client: KubeClient, opts: AiSetu
     nodeName: process.env.NODE_NAME,
     smiPath: opts.smiPath,
   });
-  manager.add(jobs).add(pods).add(queues).add(asController(binder)).add(asController(profiler));
+  manager.add(jobs).add(pods).add(queues).add(binder).add(profiler);
   return { scheduler, binder, profiler };
 }
 
@@ -105,17 +104,11 @@ function jobController(scheduler: GpuScheduler, jobReconciler: GpuJobReconciler,
   return new Controller({
     name: "gpujob",
     for: GPUJobs,
+    forInformer: JOB_INFORMER,
     owns: [{ resource: Resources.Pod, informer: POD_INFORMER }],
     watches: [
       // A queue appearing or changing may unblock its jobs.
-      {
-        resource: GPUQueues,
-        map: (q) =>
-          scheduler.jobs.store
-            .list()
-            .filter((j) => j.spec.queue === q.metadata.name)
-            .map(objectKey),
-      },
+      { resource: GPUQueues, map: mapByIndex(scheduler.jobs, QUEUE_INDEX, (q) => [q.metadata.name]) },
       // A pod that frees GPUs, or a node that appears or changes, may unblock waiting jobs.
       { resource: Resources.Pod, informer: POD_INFORMER, map: (p) => scheduler.jobsUnblockedByPod(p) },
       { resource: Resources.Node, informer: NODE_INFORMER, map: (n) => scheduler.jobsUnblockedByNode(n) },
@@ -123,12 +116,13 @@ function jobController(scheduler: GpuScheduler, jobReconciler: GpuJobReconciler,
     // One at a time: admission, preemption and growth decide over the whole cluster.
     concurrency: 1,
     logger: log,
-    // An invalid spec shows in the job's status, and is not retried.
-    reconcile: withErrorPolicy(async (req) => jobReconciler.reconcile(req.key), {
+    reconcile: async (req) => jobReconciler.reconcile(req.key),
+    // An invalid spec (InvalidJobError, a TerminalError) is not retried; it shows in the job's status.
+    errorPolicy: {
       report: async (req, err) => {
         if (err instanceof InvalidJobError) await jobReconciler.report(req.key, err);
       },
-    }),
+    },
   });
 }
 

@@ -1,8 +1,9 @@
 // The informer options the ai pillar declares once and shares: GPU-scheduler pods (lean, with
-// a by-job index) and GPU nodes (lean). Every caller of informerFor uses these constants.
+// a by-job index), GPU nodes (lean) and GPUJobs (a by-queue index). Every caller of
+// informerFor uses these constants.
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
-import { GPU_COUNT_LABEL, JOB_LABEL, SCHEDULER_NAME } from "./api.ts";
+import { GPU_COUNT_LABEL, type GPUJob, JOB_LABEL, SCHEDULER_NAME } from "./api.ts";
 import { leanPod, type NodeLike, type PodLike, pickKeys } from "./objects.ts";
 
 /** The index of POD_INFORMER that lists a job's pods by the job's key. */
@@ -17,6 +18,13 @@ export const POD_INFORMER = {
       return job ? [`${p.metadata.namespace ?? ""}/${job}`] : [];
     },
   },
+};
+
+/** The index of JOB_INFORMER that lists the jobs of a queue by the queue's name. */
+export const QUEUE_INDEX = "queue";
+
+export const JOB_INFORMER = {
+  indexers: { [QUEUE_INDEX]: (j: KubeObject) => [(j as GPUJob).spec.queue] },
 };
 
 /** GPU nodes carry nvidia.com/gpu.count (GPU feature discovery sets it; so do the kwok GPU nodes). */

@@ -79,12 +79,3 @@ export function queueStatus(
     }),
   };
 }
-
-/** Whether a queue's status needs writing (the condition's message alone does not count). */
-export function queueStatusChanged(prev: GPUQueueStatus | undefined, next: GPUQueueStatus): boolean {
-  const p = prev ?? {};
-  return (
-    JSON.stringify({ ...p, conditions: undefined }) !== JSON.stringify({ ...next, conditions: undefined }) ||
-    !p.conditions
-  );
-}

@@ -1,37 +1,48 @@
-// The GPUJob reconciler's writes besides bindings: job status (through the status
-// subresource, skipped when unchanged, read back by the next reconcile even while the cache
-// lags), pod deletion, and a live list of a job's pods before anything destructive.
+// The GPUJob reconciler's writes besides bindings: job status (pkg StatusWriter: skipped when
+// unchanged; read back by the next reconcile even while the cache lags, through
+// ReadYourWrites), pod deletion, and a live list of a job's pods before anything destructive.
+//
+// The status is written whole (jobStatus starts from the current one and never drops a field),
+// so StatusWriter's merge patch says what the server-side apply it replaces said. Events stay
+// explicit (the reconcilers record their own, with their own reasons): the StatusWriter is
+// built without a recorder, so it records none of its own.
 
-import { applyStatus } from "../../pkg/kube/apply.ts";
+import { ReadYourWrites } from "../../pkg/cache/read-your-writes.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { controllerOf, objectKey } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { ConditionUpdate } from "../../pkg/status/conditions.ts";
 import type { EventRecorder } from "../../pkg/status/events.ts";
+import { StatusWriter } from "../../pkg/status/status-writer.ts";
 import { type GPUJob, type GPUJobStatus, GPUJobs, JOB_LABEL, type JobPhase } from "./api.ts";
 import { jobStatus } from "./job-status.ts";
 import { isTerminal, type PodLike } from "./objects.ts";
 import type { GpuScheduler } from "./scheduler.ts";
 
 export class JobWrites {
-  /** The status this scheduler last wrote per job (read-your-writes; only it writes job status). */
-  private readonly lastStatus = new Map<string, { uid?: string; status: GPUJobStatus }>();
+  private readonly statusWriter: StatusWriter;
+  /** Jobs as this scheduler last wrote them, until the cache catches up (only it writes job status). */
+  private readonly jobsRead: ReadYourWrites<GPUJob>;
 
+  /** After state.attach(): reads the job informer's store. */
   constructor(
     private readonly client: KubeClient,
     readonly events: EventRecorder,
     private readonly state: GpuScheduler,
-  ) {}
+  ) {
+    this.statusWriter = new StatusWriter(client);
+    this.jobsRead = new ReadYourWrites(state.jobs.store);
+  }
 
-  /** The job from the cache, with the status this scheduler last wrote if the cache lags behind it. */
+  /** The job from the cache, or as this scheduler last wrote it if the cache lags behind that write. */
   current(key: string): GPUJob | undefined {
-    const cached = this.state.jobs.store.get(key);
-    if (!cached) {
-      this.lastStatus.delete(key);
+    if (!this.state.jobs.store.get(key)) {
+      // Gone from the cache: forget any own write of it (a tombstone, cleared by the get).
+      this.jobsRead.deleted(key);
+      this.jobsRead.get(key);
       return undefined;
     }
-    const mine = this.lastStatus.get(key);
-    return mine && mine.uid === cached.metadata.uid ? { ...cached, status: mine.status } : cached;
+    return this.jobsRead.get(key);
   }
 
   async status(
@@ -41,15 +52,10 @@ export class JobWrites {
     extra: Partial<GPUJobStatus> = {},
   ): Promise<GPUJob> {
     const next = jobStatus(job, phase, ready, extra);
-    if (JSON.stringify(next) === JSON.stringify(job.status ?? {})) return job;
-    const written = await applyStatus<GPUJob>(
-      this.client,
-      GPUJobs,
-      job.metadata.name ?? "",
-      job.metadata.namespace,
-      next,
-    );
-    this.lastStatus.set(objectKey(job), { uid: written.metadata.uid, status: written.status ?? next });
+    const written = await this.statusWriter.write(GPUJobs, job, { ...next });
+    // A job deleted meanwhile fails the write, as the apply did: the caller must not go on.
+    if (!written) throw new Error(`GPUJob ${objectKey(job)} is gone`);
+    if (written !== job) this.jobsRead.wrote(written);
     return written;
   }
 

@@ -10,6 +10,7 @@ import { Gauge, type Registry } from "prom-client";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
+import type { Runnable } from "../../pkg/manager/runnable.ts";
 import { UTILIZATION_ANNOTATION } from "./api.ts";
 import type { GpuCluster } from "./placement.ts";
 
@@ -83,7 +84,7 @@ export interface ProfilerOptions {
 }
 
 /** A Runnable (needs no leader election: every replica samples its own node). */
-export class GpuProfiler {
+export class GpuProfiler implements Runnable {
   readonly name = "gpu-profiler";
   readonly needLeaderElection = false;
   private readings: SmiReading[] = [];

@@ -20,7 +20,7 @@ import { accountPod, queueDominantShares, queueInfos, queueLoad } from "./accoun
 import { jobTags, planAssignment } from "./admission.ts";
 import { type GPUJob, GPUJobs, type GPUQueue, GPUQueues, JOB_LABEL, QUEUE_LABEL } from "./api.ts";
 import { rankWaiting, type WaitingJob } from "./fairshare.ts";
-import { JOB_INDEX, NODE_INFORMER, POD_INFORMER } from "./informers.ts";
+import { JOB_INDEX, JOB_INFORMER, NODE_INFORMER, POD_INFORMER } from "./informers.ts";
 import { gpuNodeInfo, isTerminal, type NodeLike, type PodLike, podAssignment, podKey } from "./objects.ts";
 import { GpuCluster, type HolderTags } from "./placement.ts";
 
@@ -76,7 +76,7 @@ export class GpuScheduler {
   attach(factory: SharedInformerFactory): void {
     this.pods = factory.informerFor(Resources.Pod, POD_INFORMER);
     this.nodes = factory.informerFor(Resources.Node, NODE_INFORMER);
-    this.jobs = factory.informerFor(GPUJobs);
+    this.jobs = factory.informerFor(GPUJobs, JOB_INFORMER);
     this.queues = factory.informerFor(GPUQueues);
     // Accounting only (no queue is touched here): the controllers' watches run after these
     // handlers, so their mappers see the index already updated.
