@@ -2,9 +2,9 @@
 // a by-job index), GPU nodes (lean) and GPUJobs (a by-queue index). Every caller of
 // informerFor uses these constants.
 
-import type { KubeObject } from "../../pkg/kube/object.ts";
+import { type KubeObject, pickKeys } from "../../pkg/kube/object.ts";
 import { GPU_COUNT_LABEL, type GPUJob, JOB_LABEL, SCHEDULER_NAME } from "./api.ts";
-import { leanPod, type NodeLike, type PodLike, pickKeys } from "./objects.ts";
+import { leanPod, type NodeLike, type PodLike } from "./objects.ts";
 
 /** The index of POD_INFORMER that lists a job's pods by the job's key. */
 export const JOB_INDEX = "job";

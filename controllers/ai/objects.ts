@@ -1,7 +1,7 @@
 // Reading GPU facts off Node and Pod objects, and building the pods of a GPUJob (pure).
 
 import type { Container, Node, Pod } from "../../pkg/kube/core.ts";
-import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
+import { controllerReference, type KubeObject, pickKeys } from "../../pkg/kube/object.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   DEVICES_ANNOTATION,
@@ -99,14 +99,6 @@ export function isTerminal(pod: PodLike): boolean {
 
 export function podKey(pod: KubeObject): string {
   return `${pod.metadata.namespace ?? ""}/${pod.metadata.name ?? ""}`;
-}
-
-/** The entries of a string map whose keys pass `pred` (for the lean transforms). */
-export function pickKeys(
-  rec: Record<string, string> | undefined,
-  pred: (k: string) => boolean,
-): Record<string, string> | undefined {
-  return rec ? Object.fromEntries(Object.entries(rec).filter(([k]) => pred(k))) : undefined;
 }
 
 /**
