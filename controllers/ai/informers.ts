@@ -2,7 +2,7 @@
 // a by-job index), GPU nodes (lean) and GPUJobs (a by-queue index). Every caller of
 // informerFor uses these constants.
 
-import { type KubeObject, pickKeys } from "../../pkg/kube/object.ts";
+import { identityMeta, type KubeObject, pickKeys } from "../../pkg/kube/object.ts";
 import { GPU_COUNT_LABEL, type GPUJob, JOB_LABEL, SCHEDULER_NAME } from "./api.ts";
 import { leanPod, type NodeLike, type PodLike } from "./objects.ts";
 
@@ -40,9 +40,7 @@ export function leanNode(n: NodeLike): NodeLike {
     apiVersion: "v1",
     kind: "Node",
     metadata: {
-      name: n.metadata.name,
-      uid: n.metadata.uid,
-      resourceVersion: n.metadata.resourceVersion,
+      ...identityMeta(n.metadata),
       labels: pick(n.metadata.labels, (k) => k.startsWith("nvidia.com/")),
       annotations: pick(n.metadata.annotations, (k) => k.startsWith("ai.centaurus.io/")),
     },

@@ -1,7 +1,7 @@
 // Reading GPU facts off Node and Pod objects, and building the pods of a GPUJob (pure).
 
 import type { Container, Node, Pod } from "../../pkg/kube/core.ts";
-import { controllerReference, type KubeObject, pickKeys } from "../../pkg/kube/object.ts";
+import { controllerReference, identityMeta, type KubeObject, pickKeys } from "../../pkg/kube/object.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   DEVICES_ANNOTATION,
@@ -112,12 +112,7 @@ export function leanPod(pod: PodLike): PodLike {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
-      name: m.name,
-      namespace: m.namespace,
-      uid: m.uid,
-      resourceVersion: m.resourceVersion,
-      creationTimestamp: m.creationTimestamp,
-      deletionTimestamp: m.deletionTimestamp,
+      ...identityMeta(m),
       labels: keep(m.labels, (k) => k.startsWith("ai.centaurus.io/")),
       annotations: keep(m.annotations, (k) => k.startsWith("ai.centaurus.io/")),
       ownerReferences: m.ownerReferences,

@@ -4,7 +4,7 @@
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer, InformerOptions } from "../../pkg/cache/informer.ts";
 import type { Namespace, NetworkPolicy, Node, Pod } from "../../pkg/kube/core.ts";
-import { pickKeys } from "../../pkg/kube/object.ts";
+import { identityMeta, pickKeys } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import {
   type Endpoint,
@@ -25,12 +25,7 @@ export function podTransform(p: Pod): Pod {
     apiVersion: "v1",
     kind: "Pod",
     metadata: {
-      name: p.metadata.name,
-      namespace: p.metadata.namespace,
-      uid: p.metadata.uid,
-      resourceVersion: p.metadata.resourceVersion,
-      creationTimestamp: p.metadata.creationTimestamp,
-      deletionTimestamp: p.metadata.deletionTimestamp,
+      ...identityMeta(p.metadata),
       labels: p.metadata.labels,
       annotations: pickKeys(p.metadata.annotations, (k) => k.startsWith("network.centaurus.io/")) ?? {},
     },
@@ -44,12 +39,7 @@ export function nodeTransform(n: Node): Node {
   return {
     apiVersion: "v1",
     kind: "Node",
-    metadata: {
-      name: n.metadata.name,
-      uid: n.metadata.uid,
-      resourceVersion: n.metadata.resourceVersion,
-      deletionTimestamp: n.metadata.deletionTimestamp,
-    },
+    metadata: identityMeta(n.metadata),
     status: { addresses: n.status?.addresses?.filter((a) => a.type === "InternalIP") },
   };
 }

@@ -91,6 +91,19 @@ export function canonicalJSON(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** The identity part of an object's metadata (name, namespace, uid, resourceVersion, creation and
+ * deletion times), for informer transforms that keep little else. */
+export function identityMeta(m: ObjectMeta): ObjectMeta {
+  return {
+    name: m.name,
+    namespace: m.namespace,
+    uid: m.uid,
+    resourceVersion: m.resourceVersion,
+    creationTimestamp: m.creationTimestamp,
+    deletionTimestamp: m.deletionTimestamp,
+  };
+}
+
 /** The entries of a string map (labels, annotations, resource lists) whose keys pass `pred`; for informer transforms. */
 export function pickKeys(
   rec: Readonly<Record<string, string>> | undefined,
