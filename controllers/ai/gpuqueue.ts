@@ -32,8 +32,8 @@ export class GpuQueueReconciler {
     const status = queueStatus(q, load.get(name)?.used ?? 0, deserved, jobs, (j) =>
       s.waiting.has(objectKey(j)),
     );
-    // Written whole, so the merge patch says what the apply it replaces said. The condition's
-    // message only restates the figures, so "unchanged" means what it meant before.
+    // Written whole by apply (StatusWriter). The condition's message only restates the
+    // figures, so "unchanged" means what it meant before.
     await this.statusWriter.write(GPUQueues, q, { ...status });
     return { requeueAfterMs: QUEUE_RESYNC_MS };
   }

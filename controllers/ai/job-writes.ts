@@ -2,8 +2,8 @@
 // unchanged; read back by the next reconcile even while the cache lags, through
 // ReadYourWrites), pod deletion, and a live list of a job's pods before anything destructive.
 //
-// The status is written whole (jobStatus starts from the current one and never drops a field),
-// so StatusWriter's merge patch says what the server-side apply it replaces said. Events stay
+// The status is written whole (jobStatus starts from the current one), by server-side apply
+// through StatusWriter, as before. Events stay
 // explicit (the reconcilers record their own, with their own reasons): the StatusWriter is
 // built without a recorder, so it records none of its own.
 

@@ -245,7 +245,7 @@ async function writeStatus(
   vm: VirtualMachine,
   status: VirtualMachineStatus,
 ): Promise<void> {
-  await new StatusWriter(client).write(VirtualMachineResource, vm, status as Record<string, unknown>);
+  await new StatusWriter(client).write(VirtualMachineResource, vm, status);
 }
 
 async function launcherExists(client: KubeClient, namespace: string, vm: string): Promise<boolean> {

@@ -45,7 +45,7 @@ import {
  * kubeconfig removes nodes, capacity and missions) are removed. The Ready event is recorded
  * by the callers (readyEvent), since a heartbeat's status change must not record one. */
 async function writeEdgeStatus(ctx: EdgeContext, ec: EdgeCluster, status: EdgeClusterStatus): Promise<void> {
-  await ctx.statusWriter.write(EdgeClusters, ec, status as unknown as Record<string, unknown>);
+  await ctx.statusWriter.write(EdgeClusters, ec, status);
 }
 
 /** The missions see it through their watch on EdgeClusters (deleted, or Ready says why). */

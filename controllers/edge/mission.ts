@@ -107,8 +107,6 @@ async function writeMissionStatus(
       observedGeneration: generation,
     }),
   };
-  // A merge patch writes the same as apply did: every field of the status is set each time,
-  // and its arrays (clusters, inventory, conditions) are replaced whole.
   await ctx.statusWriter.write(Missions, mission, { ...status });
 }
 

@@ -25,12 +25,12 @@ export interface NetworkDeps {
  * (status.ts) emit VNIAllocated and a Warning when a problem's reason changes, not an event
  * on every Ready reason change, and the tests assert exactly those events.
  */
-export async function writeStatus<T extends KubeObject & { status?: unknown }>(
+export async function writeStatus<T extends KubeObject & { status?: object }>(
   deps: NetworkDeps,
   rt: ResourceType<T>,
   current: T,
-  decision: StatusDecision<object>,
+  decision: StatusDecision<NonNullable<T["status"]>>,
 ): Promise<T | undefined> {
   for (const e of decision.events) await deps.events.record(current, e.type, e.reason, e.message);
-  return deps.status.write(rt, current, decision.status as Record<string, unknown>);
+  return deps.status.write(rt, current, decision.status);
 }

@@ -32,5 +32,5 @@ export function activeReadiness(
 
 /** Writes the status through the one status writer (whole, by apply; nothing when unchanged). */
 export async function writeStatus(client: KubeClient, t: Tenant, status: TenantStatus): Promise<void> {
-  await new StatusWriter(client).write(TenantResource, t, status as Record<string, unknown>);
+  await new StatusWriter(client).write(TenantResource, t, status);
 }

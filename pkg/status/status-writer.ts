@@ -5,6 +5,7 @@
 // recorder, record an event when the Ready condition's reason changes (what `kubectl
 // describe` users read to learn why).
 
+import { applyStatus } from "../kube/apply.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { isNotFound } from "../kube/errors.ts";
 import { canonicalJSON, type KubeObject } from "../kube/object.ts";
@@ -46,24 +47,18 @@ export class StatusWriter {
    * Writes `status` whole. Returns the object the API server answered with, `current` when
    * nothing had to change, or undefined when the object is gone.
    */
-  async write<T extends KubeObject & { status?: unknown }>(
+  async write<T extends KubeObject & { status?: object }>(
     rt: ResourceType<T>,
     current: T,
-    status: Status,
+    next: NonNullable<T["status"]>,
   ): Promise<T | undefined> {
     const before = current.status as Status | undefined;
+    const status = next as Status;
     if (!statusDiffers(before, status)) return current;
     const { name = "", namespace } = current.metadata;
     let written: T;
     try {
-      written = await this.client.patch<T>(
-        rt,
-        name,
-        namespace,
-        "merge",
-        { status },
-        { subresource: "status" },
-      );
+      written = await applyStatus<T>(this.client, rt, name, namespace, status);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
