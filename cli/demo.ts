@@ -148,6 +148,32 @@ async function printCentaurusObjects(client: KubeClient, title: string): Promise
   }
 }
 
+/** Waits until every applied object reports Ready=True. */
+async function waitReadyAll(
+  client: KubeClient,
+  objects: Array<{ resource: ResourceType; object: KubeObject }>,
+  timeoutMs: number,
+): Promise<void> {
+  if (objects.length === 0) return;
+  await waitFor(
+    objects.length === 1
+      ? `${objects[0]?.resource.kind} ${objects[0]?.object.metadata.name} to be Ready`
+      : `${objects.length} objects to be Ready`,
+    async () => {
+      for (const a of objects) {
+        const o = await client.get<Obj>(
+          a.resource,
+          a.object.metadata.name ?? "",
+          a.object.metadata.namespace,
+        );
+        if (o.status?.conditions?.find((c) => c.type === "Ready")?.status !== "True") return undefined;
+      }
+      return true;
+    },
+    { timeoutMs },
+  );
+}
+
 export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -197,24 +223,21 @@ export async function runDemo(argv: string[]): Promise<number> {
     .sort();
   log(`==> applying ${files.length} samples from ${values.samples}: ${files.join(", ")}`);
   const applied = [];
-  for (const f of files)
-    applied.push(...(await applyYaml(rootClient, readFileSync(join(values.samples, f), "utf8"))));
+  for (const f of files) {
+    const objects = await applyYaml(rootClient, readFileSync(join(values.samples, f), "utf8"));
+    applied.push(...objects);
+    // What a user does after creating a tenant (`kubectl wait --for=condition=Ready tenant/x`):
+    // Ready means its namespaces exist and their quotas are counted, so what follows is admitted.
+    await waitReadyAll(
+      rootClient,
+      objects.filter((a) => a.resource.kind === "Tenant"),
+      60_000,
+    ).catch((err: Error) => log(`  (${err.message})`));
+  }
   const centaurus = applied.filter((a) => a.resource.group.endsWith(".centaurus.io"));
-  await waitFor(
-    "the samples to be Ready",
-    async () => {
-      for (const a of centaurus) {
-        const o = await rootClient.get<Obj>(
-          a.resource,
-          a.object.metadata.name ?? "",
-          a.object.metadata.namespace,
-        );
-        if (o.status?.conditions?.find((c) => c.type === "Ready")?.status !== "True") return undefined;
-      }
-      return true;
-    },
-    { timeoutMs: 120_000 },
-  ).catch((err: Error) => log(`  (not everything is Ready yet: ${err.message})`));
+  await waitReadyAll(rootClient, centaurus, 120_000).catch((err: Error) =>
+    log(`  (not everything is Ready yet: ${err.message})`),
+  );
   // Endpoints (and their IPs) follow the pods and VMs a moment later: wait for one per workload.
   if (controllerModules.some((m) => m.name === "network")) {
     const workloads = applied.filter(

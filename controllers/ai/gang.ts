@@ -2,7 +2,7 @@
 // bind them all through the binder, and roll the whole plan back if that cannot be done.
 
 import type { KubeClient } from "../../pkg/kube/client.ts";
-import { ApiError, isAlreadyExists, isForbidden } from "../../pkg/kube/errors.ts";
+import { ApiError, isAlreadyExists, isForbidden, isQuotaUncounted } from "../../pkg/kube/errors.ts";
 import { objectKey } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import { jobTags, planAssignment } from "./admission.ts";
@@ -94,7 +94,8 @@ export class GangRunner {
           byName.set(r.name, await this.client.get(Resources.Pod, r.name, job.metadata.namespace));
           continue;
         }
-        if (isForbidden(err)) {
+        // A quota not counted yet is transient: the error retries the gang, it is not refused.
+        if (isForbidden(err) && !isQuotaUncounted(err)) {
           const msg = err instanceof ApiError ? err.message : String(err);
           return `the namespace quota refused replica ${r.name}: ${msg}`;
         }

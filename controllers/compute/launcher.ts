@@ -3,7 +3,7 @@
 // tenancy; stopping removes it (freeing the node), starting creates it again.
 
 import type { Pod } from "../../pkg/kube/core.ts";
-import { ApiError } from "../../pkg/kube/errors.ts";
+import { ApiError, isQuotaUncounted } from "../../pkg/kube/errors.ts";
 import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { type Condition, type ConditionUpdate, setCondition } from "../../pkg/status/conditions.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
@@ -118,9 +118,13 @@ export function desiredLauncher(vm: VirtualMachine, tenant: string | undefined):
 
 export type LaunchError = { reason: string; message: string };
 
-/** Why the API server refused a launcher (403 or 422), undefined for any other error (pure). */
+/**
+ * Why the API server refused a launcher (403 or 422), undefined for any other error (pure). A
+ * quota that is not counted yet is no refusal: the create is retried until it is.
+ */
 export function refusal(err: unknown): LaunchError | undefined {
   if (!(err instanceof ApiError && (err.code === 403 || err.code === 422))) return undefined;
+  if (isQuotaUncounted(err)) return undefined;
   const quota = /exceeded quota/.test(err.message);
   return {
     reason: quota ? "QuotaExceeded" : err.code === 403 ? "LauncherForbidden" : "InvalidLauncher",

@@ -136,11 +136,14 @@ async function syncQuota(
     await guarded(() => client.replace(Resources.ResourceQuota, { ...structuredClone(rq), spec: { hard } }));
     return false;
   }
-  // The quota controller has counted the namespace once it reports status.hard (a kind it
-  // cannot count, e.g. a CRD not installed yet, has no used entry: nothing of it exists).
+  // The API server admits nothing a quota limits until status.hard and status.used both name
+  // the resource ("status unknown for quota"), so the namespace counts as synced only then.
+  // The quota controller fills both, except for a kind it has not discovered yet (a CRD
+  // installed after it started): those counts are seeded below.
   if (!keys.every((k) => rq.status?.hard?.[k] !== undefined)) return false;
-  const uncounted = keys.filter((k) => k.startsWith("count/") && rq.status?.used?.[k] === undefined);
+  const uncounted = keys.filter((k) => rq.status?.used?.[k] === undefined);
   if (uncounted.length === 0) return true;
+  if (uncounted.some((k) => !k.startsWith("count/"))) return false;
   return !(await seedCounts(client, discovery, rq, uncounted, ns));
 }
 

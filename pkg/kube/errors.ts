@@ -35,3 +35,9 @@ export const isGone = (err: unknown): boolean => hasCode(err, 410);
 export const isTooManyRequests = (err: unknown): boolean => hasCode(err, 429);
 export const isInvalid = (err: unknown): boolean => hasCode(err, 422);
 export const isForbidden = (err: unknown): boolean => hasCode(err, 403);
+/**
+ * 403 because a ResourceQuota of the namespace has not been counted yet (a new quota, or a kind
+ * the quota controller has not discovered): transient, the same create passes once it is.
+ */
+export const isQuotaUncounted = (err: unknown): boolean =>
+  isForbidden(err) && /status unknown for quota/.test((err as ApiError).message);

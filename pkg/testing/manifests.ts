@@ -4,7 +4,7 @@
 import { parseAllDocuments } from "yaml";
 import { apply } from "../kube/apply.ts";
 import type { KubeClient } from "../kube/client.ts";
-import { isNotFound } from "../kube/errors.ts";
+import { isNotFound, isQuotaUncounted } from "../kube/errors.ts";
 import type { KubeObject } from "../kube/object.ts";
 import type { ResourceType } from "../kube/resource.ts";
 
@@ -36,8 +36,8 @@ export function parseYamlDocuments(text: string): KubeObject[] {
 
 /**
  * Applies every document in order; returns what the server answered. A document whose
- * namespace does not exist yet (one an operator creates, such as a tenant's) is retried
- * until `waitForNamespaceMs` has passed.
+ * namespace does not exist yet (one an operator creates, such as a tenant's), or whose
+ * namespace's quota is not counted yet, is retried until `waitForNamespaceMs` has passed.
  */
 export async function applyYaml(
   client: KubeClient,
@@ -54,7 +54,7 @@ export async function applyYaml(
         break;
       } catch (err) {
         const missingNamespace = isNotFound(err) && /namespaces? "[^"]+" not found/.test(String(err));
-        if (!missingNamespace || Date.now() > deadline) throw err;
+        if (!(missingNamespace || isQuotaUncounted(err)) || Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 250));
       }
     }

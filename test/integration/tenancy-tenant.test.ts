@@ -117,6 +117,23 @@ describe("tenancy: Tenant", function () {
     expect(sumPods).to.equal(9);
   });
 
+  it("Ready means counted: every quota reports use of every resource it limits, so a create right after passes", async () => {
+    for (let i = 0; i < 3; i++) {
+      const name = await makeTenant(
+        { namespaces: ["a", "b"], quota: { pods: 6, cpu: "3", memory: "3Gi", "count/configmaps": 30 } },
+        `tc${i}`,
+      );
+      const t = await waitReady(admin, name);
+      for (const ns of t.status?.namespaces ?? []) {
+        const rq = await admin.get<ResourceQuota>(Resources.ResourceQuota, `tenant-${name}-quota`, ns);
+        for (const k of Object.keys(rq.status?.hard ?? {}))
+          expect(rq.status?.used?.[k], `${ns} ${k}`).to.be.a("string");
+        // What `kubectl wait --for=condition=Ready tenant/x && kubectl create ...` does: no 403.
+        await admin.create(Resources.ConfigMap, { metadata: { name: "first", namespace: ns }, data: {} });
+      }
+    }
+  });
+
   it("isolation: a can-i matrix and real requests with the users' own tokens", async () => {
     const a = await makeTenant(
       { admins: [{ kind: "User", name: "tenant-a-admin" }], namespaces: ["web"] },

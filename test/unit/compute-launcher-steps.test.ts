@@ -78,6 +78,9 @@ describe("compute: launcher steps", () => {
     expect(refusal(err(403, "forbidden"))?.reason).to.equal("LauncherForbidden");
     expect(refusal(err(422, "bad"))?.reason).to.equal("InvalidLauncher");
     expect(refusal(err(500, "boom"))).to.equal(undefined);
+    // A quota not counted yet is transient: no refusal, the create is retried.
+    const uncounted = 'pods "x" is forbidden: status unknown for quota: tenant-acme-quota, resources: pods';
+    expect(refusal(err(403, uncounted))).to.equal(undefined);
     expect(refusal(new Error("x"))).to.equal(undefined);
   });
 });
