@@ -246,8 +246,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     const endpoints = {
       group: "network.centaurus.io",
       version: "v1alpha1",
-      plural: "endpoints",
-      kind: "Endpoint",
+      plural: "vpcendpoints",
+      kind: "VPCEndpoint",
       namespaced: true,
     };
     await waitFor(

@@ -321,10 +321,11 @@ export const subnetCRD: CRDSpec = {
 
 export const endpointCRD: CRDSpec = {
   group: GROUP,
-  kind: "Endpoint",
-  plural: "endpoints",
-  singular: "endpoint",
-  shortNames: ["nep"],
+  // Not "Endpoint": core v1 Endpoints would answer `kubectl get endpoints`.
+  kind: "VPCEndpoint",
+  plural: "vpcendpoints",
+  singular: "vpcendpoint",
+  shortNames: ["vep"],
   namespaced: true,
   spec: {
     type: "object",
@@ -365,15 +366,16 @@ export const endpointCRD: CRDSpec = {
 
 export const ipAddressCRD: CRDSpec = {
   group: GROUP,
-  kind: "IPAddress",
-  plural: "ipaddresses",
-  singular: "ipaddress",
-  shortNames: ["nip"],
+  // Not "IPAddress": networking.k8s.io IPAddress would answer `kubectl get ipaddresses`.
+  kind: "VPCAddress",
+  plural: "vpcaddresses",
+  singular: "vpcaddress",
+  shortNames: ["vaddr"],
   namespaced: false,
   spec: {
     type: "object",
     required: ["subnet", "ip", "endpoint"],
-    "x-kubernetes-validations": [immutable("an IPAddress claim")],
+    "x-kubernetes-validations": [immutable("a VPCAddress claim")],
     properties: {
       subnet: str("Subnet the address belongs to.", { maxLength: 253 }),
       ip: ipField("The claimed address."),

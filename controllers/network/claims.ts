@@ -25,7 +25,7 @@ export function desiredClaim(pod: Pod, subnet: string, ip: string, epName: strin
   const uid = pod.metadata.uid ?? "";
   return {
     apiVersion: API_VERSION,
-    kind: "IPAddress",
+    kind: "VPCAddress",
     metadata: {
       name: ipClaimName(subnet, ip),
       labels: { [SUBNET_LABEL]: subnet, [POD_UID_LABEL]: uid, ...tenantLabelOf(pod) },

@@ -68,7 +68,7 @@ export function desiredEndpoint(pod: Pod, subnet: Subnet, ip: string, i: number)
   const subnetName = subnet.metadata.name ?? "";
   return {
     apiVersion: API_VERSION,
-    kind: "Endpoint",
+    kind: "VPCEndpoint",
     metadata: {
       name: endpointName(name, i),
       namespace: pod.metadata.namespace ?? "",

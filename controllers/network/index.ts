@@ -17,7 +17,7 @@ export const networkModule: ControllerModule = {
   rbac: [
     {
       apiGroups: [GROUP],
-      resources: ["vpcs", "subnets", "endpoints", "ipaddresses", "nodeprograms"],
+      resources: ["vpcs", "subnets", "vpcendpoints", "vpcaddresses", "nodeprograms"],
       verbs: ["get", "list", "watch", "create", "update", "patch", "delete"],
     },
     { apiGroups: [GROUP], resources: ["vpcs/status", "subnets/status"], verbs: ["get", "update", "patch"] },

@@ -90,7 +90,7 @@ describe("network: docs/networking.md worked example", function () {
     }
     // The Endpoint table.
     const eps = (await client.list<Endpoint>(Endpoints, { namespace: u })).items;
-    const table = markdown.match(/\$ kubectl get nep -n demo\n([\s\S]*?)```/)?.[1] ?? "";
+    const table = markdown.match(/\$ kubectl get vep -n demo\n([\s\S]*?)```/)?.[1] ?? "";
     for (const line of table.trim().split("\n").slice(1)) {
       const [name, ip, subnet, , node] = rename(line).split(/\s+/);
       const ep = eps.find((e) => e.metadata.name === name);

@@ -16,7 +16,7 @@ const ep = (
   labels: Record<string, string>,
 ): Endpoint => ({
   apiVersion: "network.centaurus.io/v1alpha1",
-  kind: "Endpoint",
+  kind: "VPCEndpoint",
   metadata: { name, namespace: ns },
   spec: {
     subnet: "s",

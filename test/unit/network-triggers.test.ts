@@ -65,7 +65,7 @@ describe("network triggers (watch mappers and predicates)", () => {
     const claims = new Store<IPAddress>(CLAIM_INFORMER.indexers);
     claims.upsert({
       apiVersion: "x",
-      kind: "IPAddress",
+      kind: "VPCAddress",
       metadata: { name: "s-10-0-0-1" },
       spec: { subnet: "s", ip: "10.0.0.1", endpoint: { namespace: "n", name: "p", pod: "p", podUID: "u" } },
     });
