@@ -35,6 +35,21 @@ if ! command -v go >/dev/null 2>&1; then
   echo "  Install Go from your OS packages, or point KUBECONFIG at an existing cluster instead." >&2
   exit 1
 fi
+# One build at a time per cache (npm test, gen-manifests and a cluster up may all ask at once):
+# a second caller waits for the first, then finds what it built.
+exec 9>"$CACHE/.build.lock"
+if ! flock -n 9; then
+  echo "another build into $CACHE is running: waiting for it" >&2
+  flock 9
+fi
+need=()
+for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kwok-stages.yaml; do
+  [[ -s "$BIN/$b" ]] || need+=("$b")
+done
+if [[ ${#need[@]} -eq 0 ]]; then
+  echo "$BIN"
+  exit 0
+fi
 echo "building ${need[*]} into $BIN (first build takes 10-20 min on 2 cores; later runs are instant)" >&2
 
 export GOFLAGS="-mod=mod -buildvcs=false"
