@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: everything a fresh machine needs, then every test.
 #   1. npm packages (npm ci when node_modules is missing or stale)
-#   2. the local control plane's binaries (built once from the Go module proxy, then cached)
+#   2. the local control plane's binaries and the node agent (built once from the Go module proxy, then cached)
 #   3. typecheck and lint
 #   4. mocha: unit, integration and e2e tests against a real local control plane that the
 #      run starts and stops itself (test/setup.ts)
@@ -30,8 +30,18 @@ if ! command -v prometheus >/dev/null 2>&1; then
 fi
 prometheus --version 2>&1 | head -1
 
+step "ping (Debian's iputils-ping, for the data-plane tests)"
+if ! command -v ping >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iputils-ping >/dev/null ||
+    echo "iputils-ping did not install: the data-plane tests will skip" >&2
+fi
+command -v ping >/dev/null 2>&1 && echo "ping present" || echo "no ping: the data-plane tests will skip"
+
 step "control-plane binaries"
 bash hack/build-binaries.sh >/dev/null
+
+step "node agent and CNI plugin (Go, cached by the content hash of agent/)"
+bash hack/build-agent.sh >/dev/null
 
 step "generated manifests are up to date; chart lints"
 npx tsx hack/gen-manifests.ts --check

@@ -150,8 +150,23 @@ export interface NodeProgramSpec {
   peerSets: string[][];
 }
 
+/** Written by the node's agent (agent/): what it made true in the kernel. */
+export interface NodeProgramStatus {
+  /** The generation the agent last reconciled, and the last one it programmed without errors. */
+  observedGeneration?: number;
+  programmedGeneration?: number;
+  endpoints?: { local?: number; remote?: number; pending?: number };
+  /** Entries in the agent's eBPF maps. */
+  maps?: { endpoints?: number; subnets?: number; localInterfaces?: number };
+  /** Local endpoints whose pod interface does not exist yet (the CNI plugin has not run). */
+  pending?: string[];
+  errors?: string[];
+  conditions?: Condition[];
+}
+
 export interface NodeProgram extends KubeObject {
   spec: NodeProgramSpec;
+  status?: NodeProgramStatus;
 }
 
 // ---------------------------------------------------------------- schemas
@@ -550,10 +565,35 @@ export const nodeProgramCRD: CRDSpec = {
       peerSets: { type: "array", items: { type: "array", items: { type: "string" } } },
     },
   },
+  status: {
+    type: "object",
+    description: "Written by the node's agent: what it programmed into the kernel.",
+    properties: {
+      observedGeneration: { type: "integer" },
+      programmedGeneration: { type: "integer" },
+      endpoints: {
+        type: "object",
+        properties: { local: { type: "integer" }, remote: { type: "integer" }, pending: { type: "integer" } },
+      },
+      maps: {
+        type: "object",
+        properties: {
+          endpoints: { type: "integer" },
+          subnets: { type: "integer" },
+          localInterfaces: { type: "integer" },
+        },
+      },
+      pending: { type: "array", maxItems: 1024, items: { type: "string", maxLength: 600 } },
+      errors: { type: "array", maxItems: 256, items: { type: "string", maxLength: 4096 } },
+      conditions: CONDITIONS_SCHEMA,
+    },
+  },
   printerColumns: [
     { name: "Endpoints", type: "integer", jsonPath: ".spec.localEndpoints.length()" },
     { name: "Bouncer", type: "string", jsonPath: ".spec.roles.bouncer" },
     { name: "Divider", type: "string", jsonPath: ".spec.roles.divider" },
+    { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
+    { name: "Programmed", type: "integer", jsonPath: ".status.programmedGeneration", priority: 1 },
   ],
 };
 

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: GPL-2.0
+// Centaurus' data plane (Mizar's forwarding): tc programs on every pod's host-side veth and on
+// the node's tunnel device. A node knows its own endpoints; an unknown destination in the
+// sender's subnet goes over the tunnel to the subnet's bouncer (which knows every endpoint of
+// the subnet), one in another subnet to the VPC's divider. Every key carries the VNI, so VPCs
+// with the same addresses never meet. Maps are pinned by name, so a restarted agent finds them
+// (and the attached programs keep forwarding while it is away).
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define EP_LOCAL 1
+
+/* Subnet flags: this node holds the role itself (never tunnel to yourself). */
+#define SN_BOUNCER_SELF 1
+#define SN_DIVIDER_SELF 2
+
+/* Counters (index into the per-CPU array). */
+#define C_LOCAL 0         /* delivered to a pod on this node */
+#define C_TUNNEL 1        /* sent to a known remote host */
+#define C_TO_BOUNCER 2    /* unknown destination sent to the subnet's bouncer */
+#define C_TO_DIVIDER 3    /* other subnet sent to the VPC's divider */
+#define C_BOUNCED 4       /* received over the tunnel and forwarded again (bouncer/divider) */
+#define C_DROP_UNKNOWN 5  /* no endpoint, no subnet, or no role to ask */
+#define C_DROP_SPOOF 6    /* source address is not the pod's own */
+#define C_DROP_OTHER 7    /* not IPv4, unknown interface, TTL exhausted */
+#define C_MAX 8
+
+/* The gateway MAC every pod's neighbour entry names (the host-side veth has it). */
+static const __u8 gw_mac[ETH_ALEN] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
+
+struct ep_key {
+	__u32 vni;
+	__u32 ip; /* network order */
+};
+
+struct ep_val {
+	__u32 flags;   /* EP_LOCAL: ifindex/mac valid; else host */
+	__u32 ifindex; /* host-side veth of a local pod */
+	__u32 host;    /* underlay address of a remote endpoint's node (network order) */
+	__u8 mac[ETH_ALEN];
+	__u8 pad[2];
+};
+
+struct subnet_key {
+	__u32 prefixlen; /* 32 (the VNI) + the subnet's prefix length */
+	__u32 vni;       /* network order, so that the trie matches it first */
+	__u32 ip;        /* network order */
+};
+
+struct subnet_val {
+	__u32 id;      /* unique per (VNI, subnet) on this node */
+	__u32 bouncer; /* underlay address of the subnet's bouncer (network order) */
+	__u32 divider; /* underlay address of the VPC's divider (network order) */
+	__u32 flags;   /* SN_* */
+};
+
+/* A local pod interface, by the ifindex of its host-side veth. policy_id is reserved for the
+ * NetworkPolicy maps (allow sets keyed by policy_id, direction and peer; conntrack). */
+struct local_if {
+	__u32 vni;
+	__u32 ip; /* network order */
+	__u32 subnet_id;
+	__u32 policy_id;
+};
+
+struct agent_config {
+	__u32 tunnel_ifindex;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 262144);
+	__type(key, struct ep_key);
+	__type(value, struct ep_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} endpoints SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 16384);
+	__type(key, struct subnet_key);
+	__type(value, struct subnet_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} subnets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct local_if);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} local_ifs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct agent_config);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} counters SEC(".maps");
+
+static __always_inline int count(__u32 c, int verdict)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &c);
+	if (v)
+		*v += 1;
+	return verdict;
+}
+
+static __always_inline int set_macs(struct __sk_buff *skb, const __u8 *dst)
+{
+	if (bpf_skb_store_bytes(skb, 0, dst, ETH_ALEN, 0) < 0)
+		return -1;
+	return bpf_skb_store_bytes(skb, ETH_ALEN, gw_mac, ETH_ALEN, 0);
+}
+
+static __always_inline int deliver(struct __sk_buff *skb, struct ep_val *ep)
+{
+	__u8 mac[ETH_ALEN];
+	__builtin_memcpy(mac, ep->mac, ETH_ALEN);
+	if (set_macs(skb, mac) < 0)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	count(C_LOCAL, 0);
+	return bpf_redirect(ep->ifindex, 0);
+}
+
+/* Encapsulate towards host (network order) with the VNI. The inner destination MAC is the
+ * one the controller derives from the address (02:00 + the four bytes). */
+static __always_inline int encap(struct __sk_buff *skb, __u32 vni, __u32 host, __u32 dst, __u32 counter)
+{
+	__u32 zero = 0;
+	struct agent_config *cfg = bpf_map_lookup_elem(&config, &zero);
+	if (!cfg || !cfg->tunnel_ifindex || !host)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	struct bpf_tunnel_key key = {};
+	key.tunnel_id = vni;
+	key.remote_ipv4 = bpf_ntohl(host);
+	key.tunnel_ttl = 64;
+	if (bpf_skb_set_tunnel_key(skb, &key, sizeof(key), BPF_F_ZERO_CSUM_TX) < 0)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	__u8 mac[ETH_ALEN] = {0x02, 0x00};
+	__builtin_memcpy(&mac[2], &dst, 4);
+	if (set_macs(skb, mac) < 0)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	count(counter, 0);
+	return bpf_redirect(cfg->tunnel_ifindex, 0);
+}
+
+/* A packet that crosses the tunnel again loses one TTL, so that stale entries cannot loop. */
+static __always_inline int decrement_ttl(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *iph = data + sizeof(struct ethhdr);
+	if ((void *)(iph + 1) > end || iph->ttl <= 1)
+		return -1;
+	__u16 old = *(__u16 *)&iph->ttl;
+	iph->ttl--;
+	__u16 new = *(__u16 *)&iph->ttl;
+	return bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + __builtin_offsetof(struct iphdr, check), old, new, 2);
+}
+
+static __always_inline int forward(struct __sk_buff *skb, __u32 vni, __u32 dst, __u32 src_subnet, int from_tunnel)
+{
+	struct ep_key k = {.vni = vni, .ip = dst};
+	struct ep_val *ep = bpf_map_lookup_elem(&endpoints, &k);
+	if (ep && (ep->flags & EP_LOCAL))
+		return deliver(skb, ep);
+	if (from_tunnel && decrement_ttl(skb) < 0)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	if (ep)
+		return encap(skb, vni, ep->host, dst, from_tunnel ? C_BOUNCED : C_TUNNEL);
+
+	struct subnet_key sk = {.prefixlen = 64, .vni = bpf_htonl(vni), .ip = dst};
+	struct subnet_val *sn = bpf_map_lookup_elem(&subnets, &sk);
+	if (!sn)
+		return count(C_DROP_UNKNOWN, TC_ACT_SHOT);
+	int same_subnet = !from_tunnel && sn->id == src_subnet;
+	if (same_subnet || (sn->flags & SN_DIVIDER_SELF)) {
+		/* The bouncer knows every endpoint: if that is us, nobody knows it. */
+		if (sn->flags & SN_BOUNCER_SELF)
+			return count(C_DROP_UNKNOWN, TC_ACT_SHOT);
+		return encap(skb, vni, sn->bouncer, dst, from_tunnel ? C_BOUNCED : C_TO_BOUNCER);
+	}
+	if (from_tunnel)
+		return count(C_DROP_UNKNOWN, TC_ACT_SHOT);
+	return encap(skb, vni, sn->divider, dst, C_TO_DIVIDER);
+}
+
+static __always_inline struct iphdr *ipv4(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return 0;
+	struct iphdr *iph = (void *)(eth + 1);
+	if ((void *)(iph + 1) > end)
+		return 0;
+	return iph;
+}
+
+/* tc ingress of a pod's host-side veth: what the pod sends. */
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex;
+	struct local_if *li = bpf_map_lookup_elem(&local_ifs, &ifindex);
+	if (!li)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	struct iphdr *iph = ipv4(skb);
+	if (!iph)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	if (iph->saddr != li->ip)
+		return count(C_DROP_SPOOF, TC_ACT_SHOT);
+	return forward(skb, li->vni, iph->daddr, li->subnet_id, 0);
+}
+
+/* tc ingress of the tunnel device (external mode): the VNI comes with the tunnel metadata. */
+SEC("tc")
+int from_tunnel(struct __sk_buff *skb)
+{
+	struct bpf_tunnel_key key = {};
+	if (bpf_skb_get_tunnel_key(skb, &key, sizeof(key), 0) < 0)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	struct iphdr *iph = ipv4(skb);
+	if (!iph)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	return forward(skb, key.tunnel_id, iph->daddr, 0, 1);
+}
+
+char _license[] SEC("license") = "GPL";
