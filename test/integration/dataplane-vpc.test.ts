@@ -14,26 +14,18 @@ import {
   type VPC,
   VPCs,
 } from "../../controllers/network/api.ts";
-import { pickNodes } from "../../controllers/network/program.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
-import { agentBinaries, Lab, type LabPod, sh, tryIn } from "../fixtures/dataplane.ts";
+import { agentBinaries, Lab, type LabPod, nameOn, registerHosts, sh, tryIn } from "../fixtures/dataplane.ts";
 import { RangeGuard } from "../fixtures/dataplane-guard.ts";
 import { createPod, installNetwork, startNetworkManager } from "../fixtures/network.ts";
 
 const UNDERLAY = "10.213.0";
 const RANGES = ["10.213.0.0/16", "10.214.0.0/16"];
 const PEER = "test/fixtures/dataplane-peer.cjs";
-
-/** A name whose single bouncer (or divider) the controller's rendezvous hash puts on `want`. */
-function nameOn(prefix: string, kind: "subnet" | "vpc", nodes: string[], want: string): string {
-  for (let i = 0; i < 100_000; i++)
-    if (pickNodes(`${kind}:${prefix}-${i}`, nodes, 1)[0] === want) return `${prefix}-${i}`;
-  throw new Error(`no ${kind} name lands on ${want}`);
-}
 
 async function skipUnlessPossible(ctx: Mocha.Context): Promise<string | undefined> {
   const why =
@@ -96,27 +88,7 @@ describe("dataplane: VPC packets between hosts", function () {
     Object.assign(hosts, { h1: `${id}-h1`, h2: `${id}-h2`, h3: `${id}-h3` });
     nodes = [hosts.h1, hosts.h2, hosts.h3];
     await lab.createHosts(nodes, UNDERLAY);
-    for (const n of nodes) {
-      await client.create(Resources.Node, {
-        metadata: { name: n, annotations: { "kwok.x-k8s.io/node": "fake" }, labels: { type: "kwok" } },
-      });
-      const ip = lab.hostIPs.get(n) as string;
-      await client.patch(
-        Resources.Node,
-        n,
-        undefined,
-        "merge",
-        {
-          status: {
-            addresses: [
-              { type: "InternalIP", address: ip },
-              { type: "Hostname", address: n },
-            ],
-          },
-        },
-        { subresource: "status" },
-      );
-    }
+    await registerHosts(client, lab);
     // Roles by the controller's own hash: bouncers of both subnets on h3, VPC A's divider on h2.
     const all = (await client.list(Resources.Node)).items.map((n) => n.metadata.name ?? "");
     const { h1, h2, h3 } = hosts;
