@@ -32,9 +32,16 @@ if [[ ! -x "$BIN/centaurus-agent" || ! -x "$BIN/centaurus-cni" ]]; then
   started=$SECONDS
   tmp="$BIN.tmp.$$"
   mkdir -p "$tmp"
-  (cd "$ROOT/agent" && CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" go build -ldflags "-s -w" -o "$tmp/" ./cmd/centaurus-agent ./cmd/centaurus-cni) >&2
+  (
+    cd "$ROOT/agent"
+    export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
+    go build -ldflags "-s -w" -o "$tmp/" ./cmd/centaurus-agent ./cmd/centaurus-cni
+    go test ./internal/program/ # the pure NodeProgram → map entries translation
+  ) >&2
   rm -rf "$BIN"
   mv "$tmp" "$BIN"
   echo "built in $((SECONDS - started)) s" >&2
+  # Keep the three newest builds (other worktrees may be on other hashes).
+  find "$CACHE/agent" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -rf
 fi
 echo "$BIN"

@@ -244,8 +244,8 @@ func (a *agent) report(ctx context.Context, np *program.NodeProgram, res result)
 		"observedGeneration": np.Metadata.Generation,
 		"endpoints":          res.Counts,
 		"maps":               res.Sizes,
-		"errors":             append([]string{}, res.Errors...),
-		"pending":            append([]string{}, res.Pending...),
+		"errors":             capped(res.Errors, 50),
+		"pending":            capped(res.Pending, 100), // the count is in endpoints.pending
 	}
 	if len(res.Errors) == 0 {
 		status["programmedGeneration"] = np.Metadata.Generation
@@ -269,4 +269,13 @@ func (a *agent) report(ctx context.Context, np *program.NodeProgram, res result)
 		a.reported = string(key)
 	}
 	return err
+}
+
+// capped keeps a status list within the CRD's bounds (and a status readable).
+func capped(xs []string, n int) []string {
+	out := append([]string{}, xs...)
+	if len(out) > n {
+		out = append(out[:n], fmt.Sprintf("... and %d more", len(xs)-n))
+	}
+	return out
 }
