@@ -249,8 +249,13 @@ describe("dataplane: VPC packets between hosts", function () {
     await waitFor("the bouncer knows the new pod", async () =>
       (await l.dump(h3)).endpoints.some((e) => e.ip === gone.ip),
     );
+    expect((await l.cni("CHECK", gone)).code, "CHECK of a wired pod").to.equal(0);
     const res = await l.deletePod(gone);
     expect(res.code).to.equal(0);
+    expect((await l.cni("DEL", gone)).code, "a second DEL is fine (CNI: idempotent)").to.equal(0);
+    const check = await l.cni("CHECK", gone);
+    expect(check.code, "CHECK of a deleted pod").to.equal(1);
+    expect(check.json.msg).to.be.a("string").and.not.empty;
     await client.delete(Resources.Pod, "gone", names.nsA);
     pods.delete("gone");
     const inVPC = (d: Awaited<ReturnType<Lab["dump"]>>) =>
