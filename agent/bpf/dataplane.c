@@ -7,6 +7,7 @@
 // (and the attached programs keep forwarding while it is away).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
@@ -17,6 +18,8 @@
 /* Subnet flags: this node holds the role itself (never tunnel to yourself). */
 #define SN_BOUNCER_SELF 1
 #define SN_DIVIDER_SELF 2
+/* The VPC's whole CIDR (less specific than its subnets): inside the VPC but in no subnet. */
+#define SN_VPC_ONLY 4
 
 /* Counters (index into the per-CPU array). */
 #define C_LOCAL 0         /* delivered to a pod on this node */
@@ -27,7 +30,8 @@
 #define C_DROP_UNKNOWN 5  /* no endpoint, no subnet, or no role to ask */
 #define C_DROP_SPOOF 6    /* source address is not the pod's own */
 #define C_DROP_OTHER 7    /* not IPv4, unknown interface, TTL exhausted */
-#define C_MAX 8
+#define C_EGRESS 8        /* left the VPC through the node (source rewritten to the egress address) */
+#define C_MAX 9
 
 /* The gateway MAC every pod's neighbour entry names (the host-side veth has it). */
 static const __u8 gw_mac[ETH_ALEN] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
@@ -65,6 +69,7 @@ struct local_if {
 	__u32 ip; /* network order */
 	__u32 subnet_id;
 	__u32 policy_id;
+	__u32 egress_ip; /* the pod's unique host-side address for egress (network order), 0: none */
 };
 
 struct agent_config {
@@ -173,7 +178,29 @@ static __always_inline int decrement_ttl(struct __sk_buff *skb)
 	return bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + __builtin_offsetof(struct iphdr, check), old, new, 2);
 }
 
-static __always_inline int forward(struct __sk_buff *skb, __u32 vni, __u32 dst, __u32 src_subnet, int from_tunnel)
+/* Rewrites the source (or destination) address from `from` to `to`, fixing the IPv4 and the
+ * TCP/UDP checksums (pseudo header). Options in the IP header are not supported. */
+static __always_inline int rewrite(struct __sk_buff *skb, __u32 from, __u32 to, int daddr)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct iphdr *iph = data + sizeof(struct ethhdr);
+	if ((void *)(iph + 1) > end || iph->ihl != 5)
+		return -1;
+	__u8 proto = iph->protocol;
+	int l4 = sizeof(struct ethhdr) + sizeof(struct iphdr);
+	if (proto == IPPROTO_TCP && bpf_l4_csum_replace(skb, l4 + 16, from, to, BPF_F_PSEUDO_HDR | 4) < 0)
+		return -1;
+	if (proto == IPPROTO_UDP &&
+	    bpf_l4_csum_replace(skb, l4 + 6, from, to, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4) < 0)
+		return -1;
+	if (bpf_l3_csum_replace(skb, sizeof(struct ethhdr) + __builtin_offsetof(struct iphdr, check), from, to, 4) < 0)
+		return -1;
+	int off = sizeof(struct ethhdr) + (daddr ? __builtin_offsetof(struct iphdr, daddr) : __builtin_offsetof(struct iphdr, saddr));
+	return bpf_skb_store_bytes(skb, off, &to, 4, 0);
+}
+
+static __always_inline int forward(struct __sk_buff *skb, __u32 vni, __u32 dst, __u32 src_subnet, int from_tunnel,
+				   struct local_if *li)
 {
 	struct ep_key k = {.vni = vni, .ip = dst};
 	struct ep_val *ep = bpf_map_lookup_elem(&endpoints, &k);
@@ -186,7 +213,14 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 vni, __u32 dst, 
 
 	struct subnet_key sk = {.prefixlen = 64, .vni = bpf_htonl(vni), .ip = dst};
 	struct subnet_val *sn = bpf_map_lookup_elem(&subnets, &sk);
-	if (!sn)
+	if (!sn && li && li->egress_ip) { /* outside the VPC's CIDR too */
+		/* Outside every subnet of the VPC: through the gateway to the node's stack, under
+		 * the pod's unique egress address (the node masquerades it further out). */
+		if (rewrite(skb, li->ip, li->egress_ip, 0) < 0)
+			return count(C_DROP_OTHER, TC_ACT_SHOT);
+		return count(C_EGRESS, TC_ACT_OK);
+	}
+	if (!sn || (sn->flags & SN_VPC_ONLY))
 		return count(C_DROP_UNKNOWN, TC_ACT_SHOT);
 	int same_subnet = !from_tunnel && sn->id == src_subnet;
 	if (same_subnet || (sn->flags & SN_DIVIDER_SELF)) {
@@ -225,7 +259,24 @@ int from_pod(struct __sk_buff *skb)
 		return count(C_DROP_OTHER, TC_ACT_SHOT);
 	if (iph->saddr != li->ip)
 		return count(C_DROP_SPOOF, TC_ACT_SHOT);
-	return forward(skb, li->vni, iph->daddr, li->subnet_id, 0);
+	return forward(skb, li->vni, iph->daddr, li->subnet_id, 0, li);
+}
+
+/* tc egress of a pod's host-side veth: replies from the node's stack to the pod's egress
+ * address get the pod's own address back. Everything else passes untouched. */
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex;
+	struct local_if *li = bpf_map_lookup_elem(&local_ifs, &ifindex);
+	if (!li || !li->egress_ip)
+		return TC_ACT_OK;
+	struct iphdr *iph = ipv4(skb);
+	if (!iph || iph->daddr != li->egress_ip)
+		return TC_ACT_OK;
+	if (rewrite(skb, li->egress_ip, li->ip, 1) < 0)
+		return TC_ACT_SHOT;
+	return TC_ACT_OK;
 }
 
 /* tc ingress of the tunnel device (external mode): the VNI comes with the tunnel metadata. */
@@ -238,7 +289,7 @@ int from_tunnel(struct __sk_buff *skb)
 	struct iphdr *iph = ipv4(skb);
 	if (!iph)
 		return count(C_DROP_OTHER, TC_ACT_SHOT);
-	return forward(skb, key.tunnel_id, iph->daddr, 0, 1);
+	return forward(skb, key.tunnel_id, iph->daddr, 0, 1, 0);
 }
 
 char _license[] SEC("license") = "GPL";

@@ -56,7 +56,8 @@ describe("dataplane: VPC packets between hosts", function () {
   const pods = new Map<string, LabPod>();
 
   const ping = (from: LabPod, ip: string) => tryIn(from.netns, "ping", "-c", "1", "-W", "2", ip);
-  const ask = (from: LabPod, ip: string) => tryIn(from.netns, process.execPath, PEER, "ask", ip, "7000");
+  const ask = (from: LabPod, ip: string, port = "7000") =>
+    tryIn(from.netns, process.execPath, PEER, "ask", ip, port);
   const program = (node: string) => client.get<NodeProgram>(NodePrograms, node);
 
   async function pod(host: string, namespace: string, name: string): Promise<LabPod> {
@@ -231,15 +232,38 @@ describe("dataplane: VPC packets between hosts", function () {
       .filter((p) => p.namespace !== names.nsB && p.ip !== b1.ip)
       .map((p) => p.ip);
     expect(aOnly).to.not.be.empty;
+    const egressBefore = (await (lab as Lab).dump(h1)).counters.egress;
     for (const ip of aOnly) {
       expect((await ping(b1, ip)).code, `VPC B reaching ${ip}`).to.not.equal(0);
       expect((await ask(b1, ip)).code).to.not.equal(0);
     }
+    // Addresses inside VPC B's CIDR but in none of its subnets are dropped, not sent out.
+    expect((await (lab as Lab).dump(h1)).counters.egress).to.equal(egressBefore);
     // Same address in both VPCs: each side reaches its own pod.
     const b2 = await pod(h2, names.nsB, "b2");
     expect((await ask(b1, b2.ip)).out.trim()).to.equal("b2");
     if (b2.ip === a2.ip) expect((await ask(a1, a2.ip)).out.trim()).to.equal("a2");
     if (b1.ip === a1.ip) expect((await ask(b2, b1.ip)).out.trim()).to.equal("b1");
+  });
+
+  it("a pod reaches its node, and the network beyond it masqueraded, through the gateway", async () => {
+    const { h1, h2 } = hosts;
+    const l = lab as Lab;
+    const [a1, b1] = [pods.get("a1") as LabPod, pods.get("b1") as LabPod];
+    for (const h of [h1, h2]) {
+      const server = l.spawnIn(l.hostNetns(h), process.execPath, PEER, "serve", `node-${h}`, "7001");
+      await new Promise((resolve) => server.stdout?.once("data", resolve));
+    }
+    const [ip1, ip2] = [l.hostIPs.get(h1) as string, l.hostIPs.get(h2) as string];
+    const before = (await l.dump(h1)).counters;
+    // Its own node, from two VPCs with the same CIDR (their egress addresses differ).
+    expect((await ping(a1, ip1)).code, `ping the node ${ip1}`).to.equal(0);
+    expect((await ask(a1, ip1, "7001")).out.trim()).to.equal(`node-${h1}`);
+    expect((await ask(b1, ip1, "7001")).out.trim()).to.equal(`node-${h1}`);
+    // Another machine on the node's network: masqueraded to the node's address.
+    expect((await ping(a1, ip2)).code, `ping ${ip2} beyond the node`).to.equal(0);
+    expect((await ask(a1, ip2, "7001")).out.trim()).to.equal(`node-${h2}`);
+    expect(((await l.dump(h1)).counters.egress ?? 0) - (before.egress ?? 0)).to.be.greaterThan(0);
   });
 
   it("deleting a pod removes its entries on its host and on the bouncer", async () => {

@@ -38,6 +38,8 @@ type agent struct {
 	attached map[string]int   // link pin name → ifindex attached by this process
 	reported string           // the last status written (without timestamps)
 	since    map[string]string
+
+	egressReady bool // forwarding and the masquerade rule are in place
 }
 
 type result struct {
@@ -120,8 +122,15 @@ func (a *agent) reconcile(ctx context.Context) result {
 		if err := a.dp.SetTunnel(tun); err != nil {
 			return err
 		}
-		if err := a.attach("tunnel-"+a.enc.Name(), tun, true); err != nil {
+		if err := a.attach("tunnel-"+a.enc.Name(), tun, fromTunnel); err != nil {
 			return err
+		}
+		if !a.egressReady {
+			if err := egressHost(); err != nil {
+				res.Errors = append(res.Errors, "egress: "+err.Error())
+			} else {
+				a.egressReady = true
+			}
 		}
 		links, err := a.ns.nl.LinkList()
 		if err != nil {
@@ -145,11 +154,11 @@ func (a *agent) reconcile(ctx context.Context) result {
 				res.Errors = append(res.Errors, fmt.Sprintf("endpoint %s/%s: %v", e.Namespace, e.Name, err))
 				continue
 			}
-			if err := a.attach(veth, l.Attrs().Index, false); err != nil {
+			if err := a.wirePod(veth, l, mac); err != nil {
 				res.Errors = append(res.Errors, err.Error())
 				continue
 			}
-			keep[veth] = true
+			keep[veth], keep[veth+"-egress"] = true, true
 			res.Local = append(res.Local, e.Namespace+"/"+e.Pod+"/"+e.Interface)
 			locals = append(locals, dataplane.LocalIf{Key: e.Key, Ifindex: l.Attrs().Index, MAC: mac, SubnetID: e.SubnetID})
 		}
@@ -187,22 +196,47 @@ func (a *agent) reconcile(ctx context.Context) result {
 	return res
 }
 
+type hook int
+
+const (
+	fromPod hook = iota
+	toPod
+	fromTunnel
+)
+
 // attach attaches once per process and interface; a restarted agent re-attaches every
 // pinned link (replacing the program in place, so forwarding never stops).
-func (a *agent) attach(name string, ifindex int, tunnel bool) error {
+func (a *agent) attach(name string, ifindex int, h hook) error {
 	if a.attached[name] == ifindex {
 		return nil
 	}
 	var err error
-	if tunnel {
+	switch h {
+	case fromTunnel:
 		err = a.dp.AttachFromTunnel(name, ifindex)
-	} else {
+	case toPod:
+		err = a.dp.AttachToPod(name, ifindex)
+	default:
 		err = a.dp.AttachFromPod(name, ifindex)
 	}
 	if err == nil {
 		a.attached[name] = ifindex
 	}
 	return err
+}
+
+// wirePod attaches both programs to a pod's host-side veth and gives it its egress address.
+func (a *agent) wirePod(veth string, l netlink.Link, mac [6]byte) error {
+	if err := a.attach(veth, l.Attrs().Index, fromPod); err != nil {
+		return err
+	}
+	if a.attached[veth+"-egress"] == l.Attrs().Index {
+		return nil
+	}
+	if err := egressRoute(a.ns.nl, l, mac); err != nil {
+		return err
+	}
+	return a.attach(veth+"-egress", l.Attrs().Index, toPod)
 }
 
 // serve answers the plugin: POST /sync reconciles now and replies with the result.

@@ -40,6 +40,7 @@ type bpfLocalIf struct {
 	Ip       uint32
 	SubnetId uint32
 	PolicyId uint32
+	EgressIp uint32
 }
 
 type bpfSubnetKey struct {
@@ -68,6 +69,7 @@ const (
 	bpfMapSubnets     = "subnets"
 	bpfProgFromPod    = "from_pod"
 	bpfProgFromTunnel = "from_tunnel"
+	bpfProgToPod      = "to_pod"
 )
 
 // loadBpf returns the embedded CollectionSpec for bpf.
@@ -114,6 +116,7 @@ type bpfSpecs struct {
 type bpfProgramSpecs struct {
 	FromPod    *ebpf.ProgramSpec `ebpf:"from_pod"`
 	FromTunnel *ebpf.ProgramSpec `ebpf:"from_tunnel"`
+	ToPod      *ebpf.ProgramSpec `ebpf:"to_pod"`
 }
 
 // bpfMapSpecs contains maps before they are loaded into the kernel.
@@ -182,12 +185,14 @@ type bpfVariables struct {
 type bpfPrograms struct {
 	FromPod    *ebpf.Program `ebpf:"from_pod"`
 	FromTunnel *ebpf.Program `ebpf:"from_tunnel"`
+	ToPod      *ebpf.Program `ebpf:"to_pod"`
 }
 
 func (p *bpfPrograms) Close() error {
 	return _BpfClose(
 		p.FromPod,
 		p.FromTunnel,
+		p.ToPod,
 	)
 }
 

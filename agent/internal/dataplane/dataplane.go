@@ -47,7 +47,17 @@ func Open(pinDir string) (*Dataplane, error) {
 		return nil, err
 	}
 	d := &Dataplane{PinDir: pinDir}
-	if err := loadBpfObjects(&d.objs, &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}); err != nil {
+	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}}
+	err := loadBpfObjects(&d.objs, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) {
+		// Pins of an agent with another map layout: start over (forwarding pauses until the
+		// first reconcile, about a second).
+		for _, m := range []string{"endpoints", "subnets", "local_ifs", "config", "counters"} {
+			_ = os.Remove(filepath.Join(pinDir, m))
+		}
+		err = loadBpfObjects(&d.objs, opts)
+	}
+	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			return nil, fmt.Errorf("load programs: %+v", ve)
@@ -64,6 +74,16 @@ func ip4(a netip.Addr) uint32 {
 	b := a.As4()
 	return binary.NativeEndian.Uint32(b[:])
 }
+
+// EgressIP is a local pod interface's unique address towards the node's own stack (replies
+// come back to it and to_pod restores the pod's address): 100.127.<ifindex/256>.<ifindex%256>,
+// unique on the node whatever VPC the pod is in, so overlapping VPCs can share the node.
+func EgressIP(ifindex int) netip.Addr {
+	return netip.AddrFrom4([4]byte{100, 127, byte(ifindex >> 8), byte(ifindex)})
+}
+
+// EgressRange holds every EgressIP (the node masquerades it towards the outside).
+const EgressRange = "100.127.0.0/16"
 
 func fromIP4(v uint32) netip.Addr {
 	var b [4]byte
@@ -88,16 +108,21 @@ func (d *Dataplane) SetTunnel(ifindex int) error {
 // name, replacing the program of a link already pinned for the same interface. The caller's
 // thread must be in the interface's network namespace (the kernel resolves the ifindex there).
 func (d *Dataplane) AttachFromPod(name string, ifindex int) error {
-	return d.attach(name, ifindex, d.objs.FromPod)
+	return d.attach(name, ifindex, d.objs.FromPod, ebpf.AttachTCXIngress)
+}
+
+// AttachToPod attaches the egress de-NAT to tcx egress of a pod's host-side veth.
+func (d *Dataplane) AttachToPod(name string, ifindex int) error {
+	return d.attach(name, ifindex, d.objs.ToPod, ebpf.AttachTCXEgress)
 }
 
 func (d *Dataplane) AttachFromTunnel(name string, ifindex int) error {
-	return d.attach(name, ifindex, d.objs.FromTunnel)
+	return d.attach(name, ifindex, d.objs.FromTunnel, ebpf.AttachTCXIngress)
 }
 
 func (d *Dataplane) linkPin(name string) string { return filepath.Join(d.PinDir, "links", name) }
 
-func (d *Dataplane) attach(name string, ifindex int, prog *ebpf.Program) error {
+func (d *Dataplane) attach(name string, ifindex int, prog *ebpf.Program, at ebpf.AttachType) error {
 	pin := d.linkPin(name)
 	if l, err := link.LoadPinnedLink(pin, nil); err == nil {
 		info, ierr := l.Info()
@@ -111,7 +136,7 @@ func (d *Dataplane) attach(name string, ifindex int, prog *ebpf.Program) error {
 		_ = l.Unpin()
 		l.Close()
 	}
-	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: ebpf.AttachTCXIngress})
+	l, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: prog, Attach: at})
 	if err != nil {
 		return fmt.Errorf("attach to %s (ifindex %d): %w", name, ifindex, err)
 	}
@@ -147,7 +172,7 @@ func (d *Dataplane) Links() ([]string, error) {
 }
 
 // CounterNames name the per-CPU packet counters, in the order of the C side's C_* constants.
-var CounterNames = []string{"local", "tunnel", "toBouncer", "toDivider", "bounced", "dropUnknown", "dropSpoof", "dropOther"}
+var CounterNames = []string{"local", "tunnel", "toBouncer", "toDivider", "bounced", "dropUnknown", "dropSpoof", "dropOther", "egress"}
 
 // ParseMAC is net.ParseMAC for the 6-byte form only.
 func ParseMAC(s string) ([6]byte, error) {

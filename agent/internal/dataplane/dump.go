@@ -32,9 +32,10 @@ type DumpSubnet struct {
 }
 
 type DumpInterface struct {
-	Ifindex uint32 `json:"ifindex"`
-	VNI     uint32 `json:"vni"`
-	IP      string `json:"ip"`
+	Ifindex  uint32 `json:"ifindex"`
+	VNI      uint32 `json:"vni"`
+	IP       string `json:"ip"`
+	EgressIP string `json:"egressIP"`
 }
 
 func pinned(pinDir, name string) (*ebpf.Map, error) {
@@ -85,7 +86,7 @@ func DumpPinned(pinDir string) (*Dump, error) {
 	var ik uint32
 	var iv bpfLocalIf
 	for it := ifs.Iterate(); it.Next(&ik, &iv); {
-		d.LocalInterfaces = append(d.LocalInterfaces, DumpInterface{Ifindex: ik, VNI: iv.Vni, IP: fromIP4(iv.Ip).String()})
+		d.LocalInterfaces = append(d.LocalInterfaces, DumpInterface{Ifindex: ik, VNI: iv.Vni, IP: fromIP4(iv.Ip).String(), EgressIP: fromIP4(iv.EgressIp).String()})
 	}
 	cs, err := pinned(pinDir, "counters")
 	if err != nil {

@@ -85,7 +85,7 @@ func (d *Dataplane) Sync(want program.Desired, locals []LocalIf) (Sizes, Changes
 	for k, s := range want.Subnets {
 		subnets[bpfSubnetKey{Prefixlen: 32 + uint32(k.Prefix.Bits()), Vni: htonl(k.VNI), Ip: ip4(k.Prefix.Addr())}] = bpfSubnetVal{
 			Id: s.ID, Bouncer: addr(s.Bouncer), Divider: addr(s.Divider),
-			Flags: flag(s.BouncerSelf, 1) | flag(s.DividerSelf, 2),
+			Flags: flag(s.BouncerSelf, 1) | flag(s.DividerSelf, 2) | flag(s.VPCOnly, 4),
 		}
 	}
 	eps := map[bpfEpKey]bpfEpVal{}
@@ -95,7 +95,7 @@ func (d *Dataplane) Sync(want program.Desired, locals []LocalIf) (Sizes, Changes
 	ifs := map[uint32]bpfLocalIf{}
 	for _, l := range locals {
 		eps[bpfEpKey{Vni: l.Key.VNI, Ip: ip4(l.Key.IP)}] = bpfEpVal{Flags: 1, Ifindex: uint32(l.Ifindex), Mac: l.MAC}
-		ifs[uint32(l.Ifindex)] = bpfLocalIf{Vni: l.Key.VNI, Ip: ip4(l.Key.IP), SubnetId: l.SubnetID}
+		ifs[uint32(l.Ifindex)] = bpfLocalIf{Vni: l.Key.VNI, Ip: ip4(l.Key.IP), SubnetId: l.SubnetID, EgressIp: ip4(EgressIP(l.Ifindex))}
 	}
 	var sz Sizes
 	var err1, err2, err3 error

@@ -73,6 +73,9 @@ type SubnetEntry struct {
 	Divider     netip.Addr
 	BouncerSelf bool
 	DividerSelf bool
+	// VPCOnly marks the VPC's CIDR itself: addresses in the VPC but in no subnet are dropped,
+	// never sent out through the node.
+	VPCOnly bool
 }
 
 type EndpointKey struct {
@@ -124,6 +127,9 @@ func Compile(s Spec) Desired {
 	ids := map[string]uint32{}
 	for _, n := range s.Networks {
 		divider, dividerSelf := pick(s.Node, n.Dividers, s.Hosts)
+		if p, err := netip.ParsePrefix(n.CIDR); err == nil && p.Addr().Is4() {
+			d.Subnets[SubnetKey{n.VNI, p.Masked()}] = SubnetEntry{VPCOnly: true}
+		}
 		for _, sn := range n.Subnets {
 			p, err := netip.ParsePrefix(sn.CIDR)
 			if err != nil || !p.Addr().Is4() {

@@ -31,6 +31,9 @@ func TestCompileRolesAndEndpoints(t *testing.T) {
 	if s2.BouncerSelf || s2.Bouncer != netip.MustParseAddr("10.0.0.3") {
 		t.Fatalf("s2 bounces on h3: %+v", s2)
 	}
+	if vpc := d.Subnets[SubnetKey{7, netip.MustParsePrefix("10.9.0.0/16")}]; !vpc.VPCOnly {
+		t.Fatalf("the VPC's CIDR is held, so that its unused addresses never leave: %+v", vpc)
+	}
 	if len(d.Remote) != 1 || d.Remote[EndpointKey{7, netip.MustParseAddr("10.9.1.3")}] != netip.MustParseAddr("10.0.0.2") {
 		t.Fatalf("remote: only h2's endpoint (the local one comes from localEndpoints): %v", d.Remote)
 	}
