@@ -21,6 +21,8 @@ Usage:
   centaurus gpu top                        GPU devices: allocation, utilisation, pods; queues
   centaurus help [command]                 this help, or a command's
 
+As a kubectl plugin: kubectl centaurus <command>   (bin/ on PATH: npm link, or PATH=$PWD/bin:$PATH)
+
 Start here:  npm start     (local control plane + operator, on this machine)
 Tests:       npm test
 `;
