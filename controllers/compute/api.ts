@@ -39,7 +39,10 @@ export interface VirtualMachineSpec {
 export interface VirtualMachineStatus {
   phase?: VMPhase;
   node?: string;
+  /** The VPC address of each interface (eth0 first), or the launcher's pod IP without a VPC. */
   ipAddresses?: string[];
+  /** Each interface (named as in spec.interfaces; eth0, eth1, ... otherwise) and its VPC address. */
+  interfaces?: Array<{ name: string; ip: string }>;
   launcherPod?: string;
   restartCount?: number;
   /** The rebootRequestedAt value last acted on. */
@@ -147,6 +150,14 @@ export const virtualMachineCRD: CRDSpec = {
       },
       node: { type: "string" },
       ipAddresses: { type: "array", items: { type: "string" } },
+      interfaces: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["name", "ip"],
+          properties: { name: { type: "string" }, ip: { type: "string" } },
+        },
+      },
       launcherPod: { type: "string" },
       restartCount: { type: "integer" },
       observedRebootRequest: { type: "string" },
