@@ -16,6 +16,7 @@ import type { KubeObject } from "../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../pkg/kube/resource.ts";
 import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { parseNodeSpec } from "../pkg/localcluster/nodes.ts";
+import { parseLogFormat, setLogFormat } from "../pkg/log.ts";
 import { Manager } from "../pkg/manager/manager.ts";
 import type { Condition } from "../pkg/status/conditions.ts";
 import { applyYaml } from "../pkg/testing/manifests.ts";
@@ -25,6 +26,7 @@ export const DEMO_HELP = `centaurus demo — Centaurus end to end on this machin
 
 Usage: centaurus demo [--nodes plain=3,gpu=2,edge=1] [--samples manifests/samples] [--once]
                       [--metrics-port 8080]   (root: metrics 8080, probes 8081; edge-1: 8090, 8091)
+                      [--log-format auto|text|json]   (the operator's log; auto: text on a terminal)
 
 Starts the local control plane "root" and a child edge cluster "edge-1", installs the CRDs,
 runs the operator in both, applies the samples and prints tenants, VMs, VPCs and IPs, the
@@ -182,6 +184,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       samples: { type: "string", default: "manifests/samples" },
       once: { type: "boolean", default: false },
       "metrics-port": { type: "string", default: "8080" },
+      "log-format": { type: "string", default: "auto" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -189,6 +192,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     process.stdout.write(DEMO_HELP);
     return 0;
   }
+  setLogFormat(parseLogFormat(values["log-format"]));
   const log = (s: string) => process.stderr.write(`${s}\n`);
   log("==> starting the local control plane root and the child edge cluster edge-1");
   const [root, child] = await Promise.all([

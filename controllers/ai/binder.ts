@@ -58,7 +58,10 @@ export class Binder implements Runnable {
   /** Waits (up to drainMs) for the bindings in flight. */
   async stop(): Promise<void> {
     if (!(await this.inFlight.drain(this.opts.drainMs ?? 30_000))) {
-      this.opts.log.warn({ inFlight: this.inFlight.size }, "stopped with bindings still in flight");
+      this.opts.log.warn(
+        { inFlight: this.inFlight.size },
+        "stopped with bindings still in flight: the next leader finds their pods and finishes or rolls them back (nothing to do)",
+      );
     }
   }
 
@@ -105,7 +108,8 @@ export class Binder implements Runnable {
       this.bindings?.inc({ result: "error" });
       this.opts.cluster.release(key);
       if (isNotFound(err) || isConflict(err)) return false;
-      this.opts.log.warn({ pod: key, err: String(err) }, "binding failed");
+      // The caller retries (and says so if it keeps failing): no warning for one failure here.
+      this.opts.log.debug({ pod: key, err: String(err) }, "binding failed");
       throw err;
     }
   }

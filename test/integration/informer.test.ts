@@ -1,7 +1,9 @@
 // The informer against a real kube-apiserver: every change delivered, through an API server
-// crash, an expired resourceVersion (410 Gone) and a watch that goes silent.
+// crash, an expired resourceVersion (410 Gone) and a watch that goes silent; and a watch that
+// is merely quiet (nothing changes) is no cause for a warning.
 
 import { expect } from "chai";
+import { pino } from "pino";
 import { Informer } from "../../pkg/cache/informer.ts";
 import { KubeClient } from "../../pkg/kube/client.ts";
 import { kubeConfigForToken } from "../../pkg/kube/config.ts";
@@ -184,6 +186,25 @@ describe("informer (real kube-apiserver)", function () {
     // ...and the informer answered it with a relist.
     expect(informer.stats.expired).to.be.greaterThan(0);
     expect(informer.stats.lists).to.be.greaterThan(listsBefore);
+  });
+
+  it("a quiet watch (nothing changes for 3 minutes) logs no warning and still delivers the next change", async function () {
+    this.timeout(300_000);
+    const lines: Array<{ level: number; msg: string }> = [];
+    const logger = pino({ level: "debug" }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    // The idle timeout the edge pool uses for its children's watches, where the warnings came from.
+    const informer = start(client, { idleTimeoutMs: 60_000, logger });
+    await informer.waitForSync();
+    await new Promise((r) => setTimeout(r, 180_000));
+    const warnings = lines.filter((l) => l.level >= 40);
+    expect(warnings, JSON.stringify(warnings)).to.deep.equal([]);
+    await client.create(Resources.ConfigMap, cm("after-quiet", "1"));
+    await waitFor("the change after the quiet spell", () => informer.store.get(`${namespace}/after-quiet`), {
+      timeoutMs: 10_000,
+    });
+    process.stderr.write(
+      `      (quiet watch: ${informer.stats.idleRestarts} quiet renewals, ${informer.stats.watches} watches)\n`,
+    );
   });
 
   it("restarts a watch that goes silent (idle watchdog)", async () => {
