@@ -41,6 +41,9 @@ step "typecheck (tsc --strict) and lint (biome)"
 npx tsc --noEmit
 npx biome check .
 
+step "compiling the CLI and operator to dist/ (bin/centaurus.mjs starts from it)"
+npm run build --silent
+
 step "tests"
 # Unit tests need no cluster. Integration and e2e tests run in groups — the runtime, then each
 # pillar, then shipping — each group in its own mocha process against its own fresh local
