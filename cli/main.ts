@@ -52,6 +52,10 @@ const commands: Record<string, () => Promise<Command>> = {
     const m = await import("./gpu.ts");
     return { run: m.runGpu, help: m.GPU_HELP };
   },
+  "vm-launcher": async () => {
+    const m = await import("./vm-launcher.ts");
+    return { run: m.runVmLauncher, help: m.VM_LAUNCHER_HELP };
+  },
 };
 
 /** Runs one command line; resolves to the exit status. */

@@ -11,7 +11,6 @@ import {
   generationChanged,
   labelsChanged,
 } from "../../pkg/controller/predicates.ts";
-import { KubeClient } from "../../pkg/kube/client.ts";
 import { clientForToken } from "../../pkg/kube/config.ts";
 import { type LabelSelector, selectorMatches, selectorString } from "../../pkg/kube/label-selector.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
