@@ -16,16 +16,16 @@ const spec = (over: Partial<GuestSpec> = {}): GuestSpec => ({
 describe("compute: QEMU for a guest", () => {
   it("boots a kernel with the serial console on stdio, QMP on its socket, CPUs and memory from the spec", () => {
     const args = qemuArgs(spec({ userData: "#cloud-config\n", sshKeys: ["ssh-ed25519 A a@b"] }));
-    const valueOf = (flag: string) => args[args.indexOf(flag) + 1];
-    expect(valueOf("-accel")).to.equal("tcg");
-    expect(valueOf("-cpu")).to.equal("max");
-    expect(valueOf("-smp")).to.equal("2");
-    expect(valueOf("-m")).to.equal("1024M");
-    expect(valueOf("-serial")).to.equal("mon:stdio");
-    expect(valueOf("-qmp")).to.equal("unix:/run/l/qmp.sock,server=on,wait=off");
-    expect(valueOf("-kernel")).to.equal("/g/vmlinuz");
-    expect(valueOf("-initrd")).to.equal("/g/initrd.gz");
-    const cmdline = valueOf("-append") ?? "";
+    const flagValue = (flag: string) => args[args.indexOf(flag) + 1];
+    expect(flagValue("-accel")).to.equal("tcg");
+    expect(flagValue("-cpu")).to.equal("max");
+    expect(flagValue("-smp")).to.equal("2");
+    expect(flagValue("-m")).to.equal("1024M");
+    expect(flagValue("-serial")).to.equal("mon:stdio");
+    expect(flagValue("-qmp")).to.equal("unix:/run/l/qmp.sock,server=on,wait=off");
+    expect(flagValue("-kernel")).to.equal("/g/vmlinuz");
+    expect(flagValue("-initrd")).to.equal("/g/initrd.gz");
+    const cmdline = flagValue("-append") ?? "";
     expect(cmdline).to.match(/^console=ttyS0 centaurus\.userdata=/);
     const b64 = /centaurus\.userdata=(\S+)/.exec(cmdline)?.[1] ?? "";
     expect(Buffer.from(b64, "base64").toString()).to.equal("#cloud-config\n");
