@@ -9,8 +9,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import * as net from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { KubeClient } from "../kube/client.ts";
-import { kubeConfigForToken, kubeconfigYaml } from "../kube/config.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { clientForToken, kubeconfigYaml } from "../kube/config.ts";
 import { isAlreadyExists } from "../kube/errors.ts";
 import { Resources } from "../kube/resource.ts";
 import { ensureBinaries } from "./binaries.ts";
@@ -137,7 +137,7 @@ export class LocalCluster {
   clientFor(user: string = ADMIN_USER): Promise<KubeClient> {
     const token = this.state.tokens[user];
     if (!token) throw new Error(`no static user ${user} in cluster ${this.name}`);
-    return KubeClient.fromKubeConfig(kubeConfigForToken(this.state.server, token, this.caData));
+    return Promise.resolve(clientForToken(this.state.server, token, this.caData));
   }
 
   static load(name: string): LocalCluster | undefined {
@@ -495,7 +495,7 @@ export class LocalCluster {
     child.unref();
     const server = `https://127.0.0.1:${port}`;
     const token = this.state.tokens[ADMIN_USER] ?? "";
-    const client = await KubeClient.fromKubeConfig(kubeConfigForToken(server, token, this.caData));
+    const client = clientForToken(server, token, this.caData);
     const stop = async () => {
       if (child.pid && isAlive(child.pid)) process.kill(child.pid, "SIGKILL");
       while (child.pid && isAlive(child.pid)) await new Promise((r) => setTimeout(r, 50));
