@@ -176,6 +176,41 @@ async function waitReadyAll(
   );
 }
 
+/**
+ * Endpoints (and their IPs) follow the pods and VMs a moment later, and a VM shows its VPC
+ * address once its endpoint is wired: waits for one endpoint per workload and every VM's address.
+ */
+async function waitWired(
+  client: KubeClient,
+  applied: Array<{ resource: ResourceType; object: KubeObject }>,
+): Promise<void> {
+  const workloads = applied.filter((a) => a.resource.kind === "Pod" || a.resource.kind === "VirtualMachine");
+  const endpoints: ResourceType = {
+    group: "network.centaurus.io",
+    version: "v1alpha1",
+    plural: "vpcendpoints",
+    kind: "VPCEndpoint",
+    namespaced: true,
+  };
+  const vms = applied.filter((a) => a.resource.kind === "VirtualMachine");
+  await waitFor(
+    "an endpoint for every sample workload, and every VM showing its VPC address",
+    async () => {
+      if ((await client.list(endpoints)).items.length < workloads.length) return false;
+      for (const v of vms) {
+        const vm = await client.get<KubeObject & { status?: { interfaces?: unknown[] } }>(
+          v.resource,
+          v.object.metadata.name ?? "",
+          v.object.metadata.namespace,
+        );
+        if (!vm.status?.interfaces?.length) return false;
+      }
+      return true;
+    },
+    { timeoutMs: 60_000 },
+  );
+}
+
 export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -242,25 +277,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   await waitReadyAll(rootClient, centaurus, 120_000).catch((err: Error) =>
     log(`  (not everything is Ready yet: ${err.message})`),
   );
-  // Endpoints (and their IPs) follow the pods and VMs a moment later: wait for one per workload.
   if (controllerModules.some((m) => m.name === "network")) {
-    const workloads = applied.filter(
-      (a) => a.resource.kind === "Pod" || a.resource.kind === "VirtualMachine",
-    ).length;
-    const endpoints = {
-      group: "network.centaurus.io",
-      version: "v1alpha1",
-      plural: "vpcendpoints",
-      kind: "VPCEndpoint",
-      namespaced: true,
-    };
-    await waitFor(
-      "an endpoint for every sample workload",
-      async () => (await rootClient.list(endpoints)).items.length >= workloads,
-      {
-        timeoutMs: 60_000,
-      },
-    ).catch((err: Error) => log(`  (${err.message})`));
+    await waitWired(rootClient, applied).catch((err: Error) => log(`  (${err.message})`));
   }
   await printCentaurusObjects(rootClient, "root cluster");
   await printCentaurusObjects(childClient, "edge-1 cluster");
