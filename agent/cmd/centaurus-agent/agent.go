@@ -114,76 +114,7 @@ func (a *agent) reconcile(ctx context.Context) result {
 	spec.Node = a.o.node
 	want := program.Compile(spec)
 	res.Errors = append(res.Errors, want.Errors...)
-	err := a.ns.do(func() error {
-		tun, err := a.enc.Ensure(a.ns.nl)
-		if err != nil {
-			return err
-		}
-		if err := a.dp.SetTunnel(tun); err != nil {
-			return err
-		}
-		if err := a.attach("tunnel-"+a.enc.Name(), tun, fromTunnel); err != nil {
-			return err
-		}
-		if !a.egressReady {
-			if err := egressHost(); err != nil {
-				res.Errors = append(res.Errors, "egress: "+err.Error())
-			} else {
-				a.egressReady = true
-			}
-		}
-		links, err := a.ns.nl.LinkList()
-		if err != nil {
-			return err
-		}
-		byName := map[string]netlink.Link{}
-		for _, l := range links {
-			byName[l.Attrs().Name] = l
-		}
-		keep := map[string]bool{"tunnel-" + a.enc.Name(): true}
-		var locals []dataplane.LocalIf
-		for _, e := range want.Local {
-			veth := names.VethName(e.Namespace, e.Pod, e.Interface)
-			l, ok := byName[veth]
-			if !ok {
-				res.Pending = append(res.Pending, e.Namespace+"/"+e.Pod+"/"+e.Interface)
-				continue
-			}
-			mac, err := dataplane.ParseMAC(e.MAC)
-			if err != nil {
-				res.Errors = append(res.Errors, fmt.Sprintf("endpoint %s/%s: %v", e.Namespace, e.Name, err))
-				continue
-			}
-			if err := a.wirePod(veth, l, mac); err != nil {
-				res.Errors = append(res.Errors, err.Error())
-				continue
-			}
-			keep[veth], keep[veth+"-egress"] = true, true
-			res.Local = append(res.Local, e.Namespace+"/"+e.Pod+"/"+e.Interface)
-			locals = append(locals, dataplane.LocalIf{Key: e.Key, Ifindex: l.Attrs().Index, MAC: mac, SubnetID: e.SubnetID})
-		}
-		sizes, ch, err := a.dp.Sync(want, locals)
-		res.Sizes, res.Changes = sizes, ch
-		if err != nil {
-			res.Errors = append(res.Errors, "maps: "+err.Error())
-		}
-		pinned, err := a.dp.Links()
-		if err != nil {
-			return err
-		}
-		for _, p := range pinned {
-			if !keep[p] {
-				if err := a.dp.Detach(p); err != nil {
-					res.Errors = append(res.Errors, err.Error())
-				}
-				delete(a.attached, p)
-			}
-		}
-		res.Counts["local"] = len(locals)
-		res.Counts["remote"] = len(want.Remote)
-		res.Counts["pending"] = len(res.Pending)
-		return nil
-	})
+	err := a.ns.do(func() error { return a.programKernel(want, &res) })
 	if err != nil {
 		res.Errors = append(res.Errors, err.Error())
 	}
@@ -203,6 +134,80 @@ const (
 	toPod
 	fromTunnel
 )
+
+// programKernel makes the kernel hold want: the tunnel device and its program, every local
+// pod's veth wired, the maps synced, links of vanished interfaces removed. It runs on the
+// namespace's thread.
+func (a *agent) programKernel(want program.Desired, res *result) error {
+	tun, err := a.enc.Ensure(a.ns.nl)
+	if err != nil {
+		return err
+	}
+	if err := a.dp.SetTunnel(tun); err != nil {
+		return err
+	}
+	if err := a.attach("tunnel-"+a.enc.Name(), tun, fromTunnel); err != nil {
+		return err
+	}
+	if !a.egressReady {
+		if err := egressHost(); err != nil {
+			res.Errors = append(res.Errors, "egress: "+err.Error())
+		} else {
+			a.egressReady = true
+		}
+	}
+	links, err := a.ns.nl.LinkList()
+	if err != nil {
+		return err
+	}
+	byName := map[string]netlink.Link{}
+	for _, l := range links {
+		byName[l.Attrs().Name] = l
+	}
+	keep := map[string]bool{"tunnel-" + a.enc.Name(): true}
+	var locals []dataplane.LocalIf
+	for _, e := range want.Local {
+		veth := names.VethName(e.Namespace, e.Pod, e.Interface)
+		l, ok := byName[veth]
+		if !ok {
+			res.Pending = append(res.Pending, e.Namespace+"/"+e.Pod+"/"+e.Interface)
+			continue
+		}
+		mac, err := dataplane.ParseMAC(e.MAC)
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("endpoint %s/%s: %v", e.Namespace, e.Name, err))
+			continue
+		}
+		if err := a.wirePod(veth, l, mac); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+			continue
+		}
+		keep[veth], keep[veth+"-egress"] = true, true
+		res.Local = append(res.Local, e.Namespace+"/"+e.Pod+"/"+e.Interface)
+		locals = append(locals, dataplane.LocalIf{Key: e.Key, Ifindex: l.Attrs().Index, MAC: mac, SubnetID: e.SubnetID})
+	}
+	sizes, ch, err := a.dp.Sync(want, locals)
+	res.Sizes, res.Changes = sizes, ch
+	if err != nil {
+		res.Errors = append(res.Errors, "maps: "+err.Error())
+	}
+	pinned, err := a.dp.Links()
+	if err != nil {
+		return err
+	}
+	for _, p := range pinned {
+		if !keep[p] {
+			if err := a.dp.Detach(p); err != nil {
+				res.Errors = append(res.Errors, err.Error())
+			}
+			delete(a.attached, p)
+		}
+	}
+	res.Counts["local"] = len(locals)
+	res.Counts["remote"] = len(want.Remote)
+	res.Counts["pending"] = len(res.Pending)
+	return nil
+}
 
 // attach attaches once per process and interface; a restarted agent re-attaches every
 // pinned link (replacing the program in place, so forwarding never stops).
