@@ -4,6 +4,7 @@
 
 import { Counter as PromCounter } from "prom-client";
 import { Controller } from "../../pkg/controller/controller.ts";
+import { generationChanged } from "../../pkg/controller/predicates.ts";
 import { type Watch, watch } from "../../pkg/controller/watch.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { NetworkPolicy } from "../../pkg/kube/core.ts";
@@ -180,6 +181,8 @@ export function programController(
   const controller = new Controller({
     name: "network-program",
     for: NodePrograms,
+    // The node's agent writes the status (what it programmed): that is no reason to recompile.
+    forPredicate: generationChanged,
     concurrency: 2,
     logger: deps.log,
     watches: derived.watches,
