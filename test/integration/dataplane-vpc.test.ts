@@ -7,6 +7,8 @@
 
 import { expect } from "chai";
 import {
+  type Endpoint,
+  Endpoints,
   type NodeProgram,
   NodePrograms,
   type Subnet,
@@ -185,6 +187,18 @@ describe("dataplane: VPC packets between hosts", function () {
     const a1 = await pod(h1, names.nsA, "a1");
     const a2 = await pod(h2, names.nsA, "a2");
     const a3 = await pod(h3, names.nsA, "a3");
+    // The plugin gave a1 the address the controller claimed, with the tunnel's MTU.
+    const vep = (await client.list<Endpoint>(Endpoints, { namespace: names.nsA })).items.find(
+      (e) => e.spec.pod.name === "a1",
+    );
+    expect(a1.ip).to.equal(vep?.spec.ip);
+    expect(a1.result.cniVersion).to.equal("1.0.0");
+    expect(a1.result.interfaces).to.deep.include({
+      name: "eth0",
+      mac: vep?.spec.mac,
+      sandbox: `/run/netns/${a1.netns}`,
+    });
+    expect((await tryIn(a1.netns, "ip", "-o", "link", "show", "eth0")).out).to.include("mtu 1450");
     // h1 holds only its own endpoint: a2 is unknown there and must go through h3, the bouncer.
     const h1Map = await (lab as Lab).dump(h1);
     expect(h1Map.endpoints.map((e) => e.ip))

@@ -160,6 +160,9 @@ func add(r request) error {
 	}
 	result, err := configure(host, pod, veth, r.ifname, ip, gw, gwMAC, mtu)
 	if err == nil {
+		result["interfaces"].([]map[string]any)[1]["sandbox"] = r.netns
+	}
+	if err == nil {
 		err = askAgent(r, timeout, true)
 	}
 	if err != nil {
