@@ -16,7 +16,17 @@ import {
 } from "./api.ts";
 import { macFor } from "./ipam.ts";
 
-/** The tenant label a pod's network objects inherit (none when the pod has none). */
+/**
+ * The pod as its network objects describe it: its tenant label is its namespace's tenant (or
+ * none), whatever the pod itself carries — a tenant is known by its namespace.
+ */
+export function withNamespaceTenant(pod: Pod, tenant: string | undefined): Pod {
+  const { [TENANT_LABEL]: _own, ...labels } = pod.metadata.labels ?? {};
+  if (tenant) labels[TENANT_LABEL] = tenant;
+  return { ...pod, metadata: { ...pod.metadata, labels } };
+}
+
+/** The tenant label a pod's network objects inherit (see withNamespaceTenant). */
 export function tenantLabelOf(pod: {
   metadata: { labels?: Record<string, string> };
 }): Record<string, string> {

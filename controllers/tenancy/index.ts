@@ -8,6 +8,8 @@ import {
   runtimeClassPolicy,
   tenantGuardBinding,
   tenantGuardPolicy,
+  tenantLabelBinding,
+  tenantLabelPolicy,
 } from "./policies.ts";
 import { tenantController } from "./reconcile.ts";
 
@@ -44,6 +46,8 @@ export const tenancyModule: ControllerModule = {
     { resource: Resources.ValidatingAdmissionPolicyBinding, object: tenantGuardBinding },
     { resource: Resources.ValidatingAdmissionPolicy, object: runtimeClassPolicy },
     { resource: Resources.ValidatingAdmissionPolicyBinding, object: runtimeClassBinding },
+    { resource: Resources.ValidatingAdmissionPolicy, object: tenantLabelPolicy },
+    { resource: Resources.ValidatingAdmissionPolicyBinding, object: tenantLabelBinding },
   ],
   rbac: tenancyRBAC,
   setup(manager, client) {

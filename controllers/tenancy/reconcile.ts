@@ -24,6 +24,7 @@ import {
   ownedByName,
 } from "./owned-objects.ts";
 import { keepQuota, type QuotaOutcome, type ResourceQuota, ROTATE_MS } from "./quota-keeper.ts";
+import { usageSummary } from "./quantity.ts";
 import { activeReadiness, writeStatus } from "./status.ts";
 import { terminate } from "./termination.ts";
 
@@ -129,6 +130,7 @@ async function reportActive(
     namespaces: [...ns.wanted].sort(),
     hard: quota.hard,
     used: quota.used,
+    usage: usageSummary(quota.used, quota.hard),
     conditions: setCondition(t.status?.conditions, {
       type: "Ready",
       status: ready ? "True" : "False",
