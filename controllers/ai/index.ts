@@ -28,8 +28,8 @@ import { GpuQueueReconciler } from "./gpuqueue.ts";
 import { JOB_INFORMER, NODE_INFORMER, POD_INFORMER, QUEUE_INDEX } from "./informers.ts";
 import { JobWrites } from "./job-writes.ts";
 import { namespaceQueuesController } from "./namespace-queues.ts";
-import { queueAccessBinding, queueAccessPolicy } from "./queue-access.ts";
 import { GpuProfiler } from "./profiler.ts";
+import { queueAccessBinding, queueAccessPolicy } from "./queue-access.ts";
 import { GpuScheduler } from "./scheduler.ts";
 import { InvalidJobError } from "./validation.ts";
 

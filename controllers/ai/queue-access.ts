@@ -5,7 +5,7 @@
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
-import { GROUP, type GPUQueue } from "./api.ts";
+import { type GPUQueue, GROUP } from "./api.ts";
 
 /** On each tenant namespace: the queues its GPUJobs may name, for the admission policy to read. */
 export const ALLOWED_QUEUES_ANNOTATION = "ai.centaurus.io/allowed-queues";

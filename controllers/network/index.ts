@@ -3,8 +3,13 @@
 
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { ControllerModule } from "../module.ts";
+import {
+  endpointWriterBinding,
+  endpointWriterPolicy,
+  podSubnetBinding,
+  podSubnetPolicy,
+} from "./admission.ts";
 import { GROUP, NETWORK_CRDS, vpcDeletePolicy, vpcDeletePolicyBinding } from "./api.ts";
-import { endpointWriterBinding, endpointWriterPolicy, podSubnetBinding, podSubnetPolicy } from "./admission.ts";
 import { setupNetwork } from "./setup.ts";
 import { TENANT_CRD_NAME, tenantKindInstalled, tenantNetworkController } from "./tenant.ts";
 
@@ -42,7 +47,8 @@ export const networkModule: ControllerModule = {
   ],
   async setup(manager, client) {
     setupNetwork(manager, client);
-    if (await tenantKindInstalled(client)) manager.add(tenantNetworkController(client, manager.factory, manager.log));
+    if (await tenantKindInstalled(client))
+      manager.add(tenantNetworkController(client, manager.factory, manager.log));
     else manager.log.info("Tenant kind not installed: tenants get no default network");
   },
 };

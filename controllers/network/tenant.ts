@@ -3,8 +3,8 @@
 // Tenant, whose namespaces are the tenant's (labelled tenancy.centaurus.io/tenant=<tenant>).
 // Runs only when the Tenant kind is installed: this module does not define it.
 
-import { Controller, TerminalError } from "../../pkg/controller/controller.ts";
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
+import { Controller, TerminalError } from "../../pkg/controller/controller.ts";
 import { mapAll, mapByLabel } from "../../pkg/controller/mappers.ts";
 import { watch } from "../../pkg/controller/watch.ts";
 import { apply } from "../../pkg/kube/apply.ts";

@@ -115,7 +115,8 @@ export const tenantCRD: CRDSpec = {
         type: "string",
         enum: ["privileged", "baseline", "restricted"],
         default: DEFAULT_POD_SECURITY,
-        description: "Pod Security Admission level enforced on the tenant's namespaces (set by cluster admins).",
+        description:
+          "Pod Security Admission level enforced on the tenant's namespaces (set by cluster admins).",
       },
       namespaces: {
         type: "array",

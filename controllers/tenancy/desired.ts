@@ -15,8 +15,8 @@ import {
   type Tenant,
 } from "./api.ts";
 import { ALLOWED_RUNTIME_CLASSES_ANNOTATION } from "./policies.ts";
-import { tenantAdminRules, tenantMemberRules, tenantReaderRules, tenantViewerRules } from "./roles.ts";
 import { quotaKey } from "./quota.ts";
+import { tenantAdminRules, tenantMemberRules, tenantReaderRules, tenantViewerRules } from "./roles.ts";
 
 export const TENANT_ADMIN_ROLE = "tenant-admin";
 export const TENANT_MEMBER_ROLE = "tenant-member";

@@ -23,8 +23,8 @@ import {
   type OwnedLookup,
   ownedByName,
 } from "./owned-objects.ts";
-import { keepQuota, type QuotaOutcome, type ResourceQuota, ROTATE_MS } from "./quota-keeper.ts";
 import { usageSummary } from "./quantity.ts";
+import { keepQuota, type QuotaOutcome, type ResourceQuota, ROTATE_MS } from "./quota-keeper.ts";
 import { activeReadiness, writeStatus } from "./status.ts";
 import { terminate } from "./termination.ts";
 

@@ -32,7 +32,14 @@ const WORKLOAD_GROUPS = ["apps", "batch", "autoscaling", "compute.centaurus.io",
 const OPERATOR_KEPT: PolicyRule[] = [
   {
     apiGroups: [""],
-    resources: ["resourcequotas", "resourcequotas/status", "limitranges", "events", "namespaces", "namespaces/status"],
+    resources: [
+      "resourcequotas",
+      "resourcequotas/status",
+      "limitranges",
+      "events",
+      "namespaces",
+      "namespaces/status",
+    ],
     verbs: READ,
   },
   // VPCEndpoints are written by the network controller alone: a hand-made one would put a
@@ -47,10 +54,20 @@ const OPERATOR_KEPT: PolicyRule[] = [
  */
 export function tenantAdminRules(): PolicyRule[] {
   return [
-    { apiGroups: [""], resources: [...CORE_WORKLOAD, "serviceaccounts", "serviceaccounts/token"], verbs: ALL },
+    {
+      apiGroups: [""],
+      resources: [...CORE_WORKLOAD, "serviceaccounts", "serviceaccounts/token"],
+      verbs: ALL,
+    },
     ...OPERATOR_KEPT,
     {
-      apiGroups: [...WORKLOAD_GROUPS, "policy", "networking.k8s.io", "discovery.k8s.io", "coordination.k8s.io"],
+      apiGroups: [
+        ...WORKLOAD_GROUPS,
+        "policy",
+        "networking.k8s.io",
+        "discovery.k8s.io",
+        "coordination.k8s.io",
+      ],
       resources: ALL,
       verbs: ALL,
     },
@@ -71,11 +88,17 @@ export function tenantMemberRules(): PolicyRule[] {
 
 /** The tenant-viewer Role: reads everything a member can write except Secrets and pod sessions. */
 export function tenantViewerRules(): PolicyRule[] {
-  const readable = CORE_WORKLOAD.filter((r) => r !== "secrets" && !/\/(exec|attach|portforward|proxy)$/.test(r));
+  const readable = CORE_WORKLOAD.filter(
+    (r) => r !== "secrets" && !/\/(exec|attach|portforward|proxy)$/.test(r),
+  );
   return [
     { apiGroups: [""], resources: [...readable, "serviceaccounts"], verbs: READ },
     ...OPERATOR_KEPT,
-    { apiGroups: [...WORKLOAD_GROUPS, "networking.k8s.io", "policy", "discovery.k8s.io"], resources: ALL, verbs: READ },
+    {
+      apiGroups: [...WORKLOAD_GROUPS, "networking.k8s.io", "policy", "discovery.k8s.io"],
+      resources: ALL,
+      verbs: READ,
+    },
   ];
 }
 
