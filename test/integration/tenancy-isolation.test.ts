@@ -62,7 +62,7 @@ describe("tenancy: isolation through every pillar", function () {
     return c;
   };
   /** The refusal a create meets, once the just-installed policies are enforced (dry runs first). */
-  const refusal = async (user: KubeClient, create: (dryRun: boolean) => Promise<unknown>, re: RegExp) => {
+  const refusal = async (create: (dryRun: boolean) => Promise<unknown>, re: RegExp) => {
     await waitFor(`refusal ${re}`, async () => re.test(await errorOf(create(true))), { timeoutMs: 30_000 });
     const msg = await errorOf(create(false));
     expect(msg).to.match(re);
@@ -119,7 +119,7 @@ describe("tenancy: isolation through every pillar", function () {
         podObject(aNs, "sneak", { annotations: { "network.centaurus.io/subnet": `${b}-default` } }),
         { dryRun },
       );
-    await refusal(ua, sneak, new RegExp(`tenant ${a} may join only .*allowed subnets: ${a}-default$`));
+    await refusal(sneak, new RegExp(`tenant ${a} may join only .*allowed subnets: ${a}-default$`));
     // Its own subnet, named, is fine; its endpoint is labelled with the namespace's tenant.
     await ua.create(
       Resources.Pod,
@@ -153,7 +153,6 @@ describe("tenancy: isolation through every pillar", function () {
         dryRun,
       });
     await refusal(
-      ua,
       forged,
       new RegExp(
         `tenancy.centaurus.io/tenant=${b} does not match namespace ${aNs}, which belongs to tenant ${a}`,
@@ -215,7 +214,6 @@ describe("tenancy: isolation through every pillar", function () {
         { dryRun },
       );
     await refusal(
-      ua,
       (dry) => job("steal", `${a}-bq`, dry),
       new RegExp(`GPUQueue ${a}-bq does not serve tenant ${a}; its jobs may use: ${a}-aq`),
     );
