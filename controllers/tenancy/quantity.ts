@@ -77,8 +77,8 @@ export function humanQuantity(key: string, milli: bigint): string {
 }
 
 /**
- * "cpu 2/32, memory 4Gi/64Gi, pods 1/40": used/hard per key, in the order of `hard`'s keys
- * (pure; unparsable amounts are shown as given).
+ * "cpu 2/32, memory 4Gi/64Gi, pods 1/40": used/hard per key, keys sorted (pure; unparsable
+ * amounts are shown as given).
  */
 export function usageSummary(used: Record<string, string>, hard: Record<string, string>): string {
   const show = (key: string, q: string | undefined) => {
@@ -90,6 +90,7 @@ export function usageSummary(used: Record<string, string>, hard: Record<string, 
     }
   };
   return Object.keys(hard)
+    .sort()
     .map((k) => `${k} ${show(k, used[k])}/${show(k, hard[k])}`)
     .join(", ");
 }
