@@ -1,12 +1,18 @@
 // Runs the worked examples of docs/tenancy.md and docs/virtual-machines.md: every YAML block
 // is applied (server-side apply, as kubectl does) as the user its "# as:" line names, and
-// what its "# wait:" / "# expect-error:" / "# delete:" lines promise is checked.
+// what its "# wait:" / "# expect-error:" / "# delete:" lines promise is checked. A console
+// block showing `kubectl get tenants` is compared, at its place in the page, with the table
+// the API server prints (the columns kubectl shows, and every cell but AGE).
 
 import { readFileSync } from "node:fs";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
+import { GPUJobs, GPUQueues } from "../../controllers/ai/api.ts";
+import { aiModule } from "../../controllers/ai/index.ts";
 import { VirtualMachineResource } from "../../controllers/compute/api.ts";
 import { computeModule } from "../../controllers/compute/index.ts";
+import { Endpoints } from "../../controllers/network/api.ts";
+import { networkModule } from "../../controllers/network/index.ts";
 import { TenantResource } from "../../controllers/tenancy/api.ts";
 import { tenancyModule } from "../../controllers/tenancy/index.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
@@ -31,18 +37,39 @@ const KINDS: Record<string, ResourceType> = {
   Deployment,
   Pod: Resources.Pod,
   Namespace: Resources.Namespace,
+  RoleBinding: Resources.RoleBinding,
+  VPCEndpoint: Endpoints,
+  GPUJob: GPUJobs,
+  GPUQueue: GPUQueues,
 };
+const MODULES = [tenancyModule, computeModule, networkModule, aiModule];
 
 interface Block {
   directives: Record<string, string>;
   objects: KubeObject[];
+  /** A console block's `kubectl get tenants` output: header and rows, split into cells. */
+  table?: string[][];
 }
 
-/** The YAML blocks of a markdown page with their "# key: value" directives (pure). */
+/** Cells of a kubectl table line (columns are two or more spaces apart). */
+function cells(line: string): string[] {
+  return line.trim().split(/\s{2,}/);
+}
+
+/** The YAML blocks of a markdown page with their "# key: value" directives, and the `kubectl get tenants` outputs, in page order (pure). */
 function yamlBlocks(markdown: string): Block[] {
   const out: Block[] = [];
-  for (const m of markdown.matchAll(/```yaml\n([\s\S]*?)```/g)) {
-    const text = m[1] ?? "";
+  for (const m of markdown.matchAll(/```(yaml|console)\n([\s\S]*?)```/g)) {
+    const text = m[2] ?? "";
+    if (m[1] === "console") {
+      const lines = text.split("\n");
+      const at = lines.indexOf("$ kubectl get tenants");
+      if (at < 0) continue;
+      const rest = lines.slice(at + 1);
+      const end = rest.findIndex((l) => l.startsWith("$") || l.trim() === "");
+      out.push({ directives: {}, objects: [], table: rest.slice(0, end < 0 ? undefined : end).map(cells) });
+      continue;
+    }
     const directives: Record<string, string> = {};
     for (const line of text.split("\n")) {
       const d = /^# ([a-z-]+): (.*)$/.exec(line);
@@ -88,6 +115,33 @@ function satisfied(obj: KubeObject & Status, what: string): boolean {
   );
 }
 
+interface Table {
+  columnDefinitions: Array<{ name: string; priority?: number }>;
+  rows: Array<{ cells: unknown[]; object?: { metadata?: { name?: string } } }>;
+}
+
+/** The page's `kubectl get tenants` output against the API server's table (AGE aside). */
+async function expectTenantTable(admin: KubeClient, want: string[][], i: number): Promise<void> {
+  const [header = [], ...rows] = want;
+  await waitFor(`block ${i}: kubectl get tenants as shown`, async () => {
+    const table = await admin.request<Table>("GET", "/apis/tenancy.centaurus.io/v1alpha1/tenants", {
+      accept: "application/json;as=Table;v=v1;g=meta.k8s.io",
+    });
+    const shown = table.columnDefinitions.map((c, idx) => ({ ...c, idx })).filter((c) => !c.priority);
+    const names = shown.map((c) => c.name.toUpperCase());
+    expect(names, `block ${i}: columns`).to.deep.equal(header);
+    for (const row of rows) {
+      const got = table.rows.find((r) => String(r.cells[0]) === row[0]);
+      if (!got) throw new Error(`no tenant ${row[0]}`);
+      const cellsShown = shown.map((c) => String(got.cells[c.idx] ?? ""));
+      // AGE changes by the second: every other cell must read as the page says.
+      const age = names.indexOf("AGE");
+      expect(cellsShown.filter((_, k) => k !== age)).to.deep.equal(row.filter((_, k) => k !== age));
+    }
+    return true;
+  });
+}
+
 for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
   describe(`worked example: ${page}`, function () {
     this.timeout(180_000);
@@ -99,10 +153,10 @@ for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
     before(async () => {
       cluster = testCluster();
       admin = await cluster.clientFor();
-      await installModules(admin, [tenancyModule, computeModule]);
+      await installModules(admin, MODULES);
       if (page.includes("virtual"))
         await waitQuotaCounts(admin, "count/virtualmachines.compute.centaurus.io");
-      manager = await startManager(admin, [tenancyModule, computeModule]);
+      manager = await startManager(admin, MODULES);
     });
     after(async () => {
       await manager.stop();
@@ -114,6 +168,10 @@ for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
       const blocks = yamlBlocks(readFileSync(page, "utf8"));
       expect(blocks.length).to.be.greaterThan(3);
       for (const [i, b] of blocks.entries()) {
+        if (b.table) {
+          await expectTenantTable(admin, b.table, i);
+          continue;
+        }
         const who = b.directives.as ?? "admin";
         let client = clients.get(who);
         if (!client) {
