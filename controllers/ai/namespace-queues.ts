@@ -34,13 +34,10 @@ export function namespaceQueuesController(
       if (!ns || !tenant || ns.metadata.deletionTimestamp) return;
       const allowed = allowedQueues(tenant, queues.store.list()).join(", ");
       if (ns.metadata.annotations?.[ALLOWED_QUEUES_ANNOTATION] === allowed) return;
-      const body = {
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name: req.name, annotations: { [ALLOWED_QUEUES_ANNOTATION]: allowed } },
-      };
+      // A merge patch, not an apply: it never creates a namespace that was deleted meanwhile.
+      const body = { metadata: { annotations: { [ALLOWED_QUEUES_ANNOTATION]: allowed } } };
       await client
-        .patch(Resources.Namespace, req.name, undefined, "apply", body, { fieldManager: FIELD_MANAGER })
+        .patch(Resources.Namespace, req.name, undefined, "merge", body, { fieldManager: FIELD_MANAGER })
         .catch((err) => {
           if (!isNotFound(err)) throw err;
         });

@@ -109,13 +109,10 @@ async function keepAllowedSubnets(
     const name = ns.metadata.name ?? "";
     const allowed = allowedSubnets(tenant, name, subnets, vpcOf).join(", ");
     if (ns.metadata.annotations?.[ALLOWED_SUBNETS_ANNOTATION] === allowed) continue;
-    const body = {
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name, annotations: { [ALLOWED_SUBNETS_ANNOTATION]: allowed } },
-    };
+    // A merge patch, not an apply: it never creates a namespace that was deleted meanwhile.
+    const body = { metadata: { annotations: { [ALLOWED_SUBNETS_ANNOTATION]: allowed } } };
     await client
-      .patch(Resources.Namespace, name, undefined, "apply", body, { fieldManager: ACCESS_FIELD_MANAGER })
+      .patch(Resources.Namespace, name, undefined, "merge", body, { fieldManager: ACCESS_FIELD_MANAGER })
       .catch((err) => {
         if (!isNotFound(err)) throw err;
       });
