@@ -77,8 +77,8 @@ export function humanQuantity(key: string, milli: bigint): string {
 }
 
 /**
- * "cpu 2/32, memory 4Gi/64Gi, pods 1/40": used/hard per key, keys sorted (pure; unparsable
- * amounts are shown as given).
+ * "cpu 2/32, memory 4Gi/64Gi, pods 1/40, ip-addresses 3": used/hard per limited key (sorted),
+ * then what is only counted, not limited (pure; unparsable amounts are shown as given).
  */
 export function usageSummary(used: Record<string, string>, hard: Record<string, string>): string {
   const show = (key: string, q: string | undefined) => {
@@ -89,8 +89,12 @@ export function usageSummary(used: Record<string, string>, hard: Record<string, 
       return q;
     }
   };
-  return Object.keys(hard)
+  const limited = Object.keys(hard)
     .sort()
-    .map((k) => `${k} ${show(k, used[k])}/${show(k, hard[k])}`)
-    .join(", ");
+    .map((k) => `${k} ${show(k, used[k])}/${show(k, hard[k])}`);
+  const counted = Object.keys(used)
+    .filter((k) => !(k in hard))
+    .sort()
+    .map((k) => `${k} ${show(k, used[k])}`);
+  return [...limited, ...counted].join(", ");
 }

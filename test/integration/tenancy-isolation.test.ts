@@ -159,6 +159,14 @@ describe("tenancy: isolation through every pillar", function () {
       ),
     );
     expect(await codeOf(admin.get(Endpoints, "forged", aNs))).to.equal(404);
+    // The addresses A holds are counted in its status (labelled by namespace, written by the operator only).
+    const held = (await admin.list(IPAddresses, { labelSelector: `tenancy.centaurus.io/tenant=${a}` })).items
+      .length;
+    expect(held).to.be.greaterThan(0);
+    await waitFor(`tenant ${a} to show ${held} addresses held`, async () => {
+      const t = await admin.get<Tenant>(TenantResource, a);
+      return t.status?.used?.["ip-addresses"] === String(held) && t.status.usage === `ip-addresses ${held}`;
+    });
     const labelledB = await admin.list(Endpoints, { labelSelector: `tenancy.centaurus.io/tenant=${b}` });
     expect(labelledB.items.map((e) => `${e.metadata.namespace}/${e.metadata.name}`)).to.deep.equal([]);
   });

@@ -30,6 +30,10 @@ describe("tenancy: readable usage", () => {
     expect(humanQuantity("memory", 1610612736000n)).to.equal("1.5Gi");
     expect(humanQuantity("requests.storage", 512000n)).to.equal("512");
     expect(usageSummary({}, { "count/configmaps": "30" })).to.equal("count/configmaps 0/30");
+    // Counted but not limited: shown without a hard.
+    expect(usageSummary({ pods: "2", "ip-addresses": "3" }, { pods: "9" })).to.equal(
+      "pods 2/9, ip-addresses 3",
+    );
   });
 });
 
