@@ -54,8 +54,8 @@ describe("tenancy: GPU quota under a race of two tenants", function () {
       });
     }
   });
+  // The suite's timeout covers the hook (a this.timeout() here could reach the last test's timer).
   after(async () => {
-    this.timeout(120_000);
     for (const t of tenants) {
       await admin.delete(GPUQueues, `${t.name}-q`).catch(() => undefined);
       await admin.delete(TenantResource, t.name).catch(() => undefined);

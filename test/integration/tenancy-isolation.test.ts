@@ -101,8 +101,8 @@ describe("tenancy: isolation through every pillar", function () {
       });
     }
   });
+  // The suite's timeout covers the hook (a this.timeout() here could reach the last test's timer).
   after(async () => {
-    this.timeout(120_000);
     for (const q of ["aq", "bq"]) await admin.delete(GPUQueues, `${a}-${q}`).catch(() => undefined);
     for (const t of [a, b]) await admin.delete(TenantResource, t).catch(() => undefined);
     for (const t of [a, b]) await waitGone(`tenant ${t}`, () => admin.get(TenantResource, t), 90_000);
