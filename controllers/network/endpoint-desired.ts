@@ -8,6 +8,7 @@ import {
   API_VERSION,
   type Endpoint,
   IP_ANNOTATION,
+  type IPAddress,
   IPS_ANNOTATION,
   SUBNET_ANNOTATION,
   SUBNET_LABEL,
@@ -32,6 +33,22 @@ export function tenantLabelOf(pod: {
 }): Record<string, string> {
   const tenant = pod.metadata.labels?.[TENANT_LABEL];
   return tenant ? { [TENANT_LABEL]: tenant } : {};
+}
+
+/**
+ * Whether an endpoint's address was claimed for it (the claim names this endpoint and pod
+ * incarnation): the network controller claims before it writes the endpoint, so an endpoint
+ * without its claim was made by hand and enters no NodeProgram, whoever wrote it.
+ */
+export function claimedFor(e: Endpoint, claim: IPAddress | undefined): boolean {
+  const c = claim?.spec.endpoint;
+  return (
+    !!c &&
+    claim?.spec.ip === e.spec.ip &&
+    c.namespace === e.metadata.namespace &&
+    c.name === e.metadata.name &&
+    c.podUID === e.spec.pod.uid
+  );
 }
 
 /** eth0's Endpoint is named after the pod; further interfaces get a suffix. */

@@ -171,7 +171,7 @@ describe("tenancy: isolation through every pillar", function () {
     expect(labelledB.items.map((e) => `${e.metadata.namespace}/${e.metadata.name}`)).to.deep.equal([]);
   });
 
-  it("network: a hand-made VPCEndpoint into B's VPC is refused and enters no NodeProgram", async () => {
+  it("network: a hand-made VPCEndpoint into B's VPC is refused, and one a cluster admin makes enters no NodeProgram", async () => {
     const ua = await as("tenant-a-admin");
     const forged: Endpoint = {
       apiVersion: "network.centaurus.io/v1alpha1",
@@ -197,6 +197,20 @@ describe("tenancy: isolation through every pillar", function () {
     ).to.equal(false);
     const programs = await admin.list(NodePrograms);
     expect(JSON.stringify(programs.items)).to.not.contain("10.132.0.77");
+
+    // One a cluster admin writes by hand (no address claimed for it) enters no NodeProgram either:
+    // a pod wired after it shows up in the node's program, the forged address never does.
+    await admin.create(Endpoints, { ...forged, metadata: { name: "by-hand", namespace: aNs } });
+    await admin.create(Resources.Pod, podObject(aNs, "after-forgery"));
+    const real = await waitFor("the real pod's endpoint", () =>
+      admin.get<Endpoint>(Endpoints, "after-forgery", aNs),
+    );
+    const program = await waitFor("kwok-plain-0's program to hold the real pod", async () => {
+      const p = await admin.get(NodePrograms, "kwok-plain-0");
+      return JSON.stringify(p).includes(`"${real.spec.ip}"`) ? p : undefined;
+    });
+    expect(JSON.stringify(program)).to.not.contain("10.132.0.77");
+    await admin.delete(Endpoints, "by-hand", aNs);
   });
 
   it("gpus: a job on another tenant's queue is refused with the usable queues named", async () => {
