@@ -173,6 +173,8 @@ describe("tenancy: isolation through every pillar", function () {
 
   it("network: a hand-made VPCEndpoint into B's VPC is refused, and one a cluster admin makes enters no NodeProgram", async () => {
     const ua = await as("tenant-a-admin");
+    // Everything a real endpoint of B's subnet would carry, its VNI included.
+    const vni = (await admin.get<Subnet>(Subnets, `${b}-default`)).status?.vni ?? 0;
     const forged: Endpoint = {
       apiVersion: "network.centaurus.io/v1alpha1",
       kind: "VPCEndpoint",
@@ -180,7 +182,7 @@ describe("tenancy: isolation through every pillar", function () {
       spec: {
         subnet: `${b}-default`,
         vpc: `${b}-default`,
-        vni: 1,
+        vni,
         ip: "10.132.0.77",
         mac: "02:00:0a:84:00:4d",
         interface: "eth0",
