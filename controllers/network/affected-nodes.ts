@@ -17,8 +17,17 @@ export function nodesSelectedBy(p: NetworkPolicy, endpointsInNamespace: readonly
   return out;
 }
 
-/** Whether a policy names the endpoint as a peer by selector (ipBlocks never change with endpoints). */
+/**
+ * Whether a policy's compiled rules can list the endpoint's address: it names the endpoint as
+ * a peer by selector, or an egress rule has a named port (resolved on each destination, so
+ * any endpoint the rule reaches, by ipBlock or with no peers at all, takes part). Other
+ * ipBlocks never change with endpoints.
+ */
 export function policyPeers(p: NetworkPolicy, e: Endpoint, namespaceLabels: Record<string, string>): boolean {
+  const namedEgress = (p.spec.egress ?? []).some((r) =>
+    (r.ports ?? []).some((x) => typeof x.port === "string"),
+  );
+  if (namedEgress && e.spec.namedPorts?.length) return true;
   const rules = [...(p.spec.ingress ?? []).map((r) => r.from), ...(p.spec.egress ?? []).map((r) => r.to)];
   return rules.some((peers) =>
     (peers ?? []).some((peer) => {

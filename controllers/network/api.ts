@@ -7,6 +7,7 @@ import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { ResourceType } from "../../pkg/kube/resource.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
 import type { DirectionPolicy } from "./policy.ts";
+import type { NamedPort } from "./policy-ports.ts";
 
 export const GROUP = "network.centaurus.io";
 export const API_VERSION = `${GROUP}/v1alpha1`;
@@ -84,7 +85,11 @@ export interface EndpointSpec {
   pod: { name: string; uid: string };
   /** The pod's labels, so that policy compiles from Endpoints alone. */
   podLabels?: Record<string, string>;
+  /** The pod's named container ports: NetworkPolicy's named ports resolve on these. */
+  namedPorts?: NamedPort[];
 }
+
+export type { NamedPort } from "./policy-ports.ts";
 
 export interface Endpoint extends KubeObject {
   spec: EndpointSpec;
@@ -359,6 +364,20 @@ export const endpointCRD: CRDSpec = {
         properties: { name: { type: "string", maxLength: 253 }, uid: { type: "string", maxLength: 64 } },
       },
       podLabels: { type: "object", additionalProperties: { type: "string" } },
+      namedPorts: {
+        type: "array",
+        description: "The pod's named container ports (NetworkPolicy named ports resolve on these).",
+        maxItems: 256,
+        items: {
+          type: "object",
+          required: ["name", "protocol", "port"],
+          properties: {
+            name: { type: "string", maxLength: 15 },
+            protocol: { type: "string", enum: ["TCP", "UDP", "SCTP"] },
+            port: { type: "integer", minimum: 1, maximum: 65535 },
+          },
+        },
+      },
     },
   },
   printerColumns: [

@@ -10,6 +10,7 @@ import {
   IP_ANNOTATION,
   type IPAddress,
   IPS_ANNOTATION,
+  type NamedPort,
   SUBNET_ANNOTATION,
   SUBNET_LABEL,
   type Subnet,
@@ -93,6 +94,7 @@ export function wantedSubnets(pod: Pod, namespaceDefaults: Subnet[]): string[] {
 export function desiredEndpoint(pod: Pod, subnet: Subnet, ip: string, i: number): Endpoint {
   const name = pod.metadata.name ?? "";
   const subnetName = subnet.metadata.name ?? "";
+  const namedPorts = podNamedPorts(pod);
   return {
     apiVersion: API_VERSION,
     kind: "VPCEndpoint",
@@ -117,8 +119,22 @@ export function desiredEndpoint(pod: Pod, subnet: Subnet, ip: string, i: number)
       ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
       pod: { name, uid: pod.metadata.uid ?? "" },
       podLabels: { ...(pod.metadata.labels ?? {}) },
+      ...(namedPorts.length ? { namedPorts } : {}),
     },
   };
+}
+
+/** The pod's named container ports, sorted by name (a name is unique within a pod). */
+export function podNamedPorts(pod: Pod): NamedPort[] {
+  const out: NamedPort[] = [];
+  for (const c of pod.spec?.containers ?? []) {
+    for (const p of c.ports ?? []) {
+      if (!p.name) continue;
+      const protocol = p.protocol === "UDP" || p.protocol === "SCTP" ? p.protocol : "TCP";
+      out.push({ name: p.name, protocol, port: p.containerPort });
+    }
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**

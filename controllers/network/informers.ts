@@ -3,7 +3,7 @@
 
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer, InformerOptions } from "../../pkg/cache/informer.ts";
-import type { Namespace, NetworkPolicy, Node, Pod } from "../../pkg/kube/core.ts";
+import type { Container, Namespace, NetworkPolicy, Node, Pod } from "../../pkg/kube/core.ts";
 import { identityMeta, pickKeys } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import {
@@ -19,7 +19,11 @@ import {
   VPCs,
 } from "./api.ts";
 
-/** A pod as the network controllers cache it (pods are many): identity, labels, our annotations, node and phase. */
+/**
+ * A pod as the network controllers cache it (pods are many): identity, labels, our
+ * annotations, node, phase, and its named container ports (NetworkPolicy's named ports
+ * resolve on them).
+ */
 export function podTransform(p: Pod): Pod {
   return {
     apiVersion: "v1",
@@ -29,9 +33,17 @@ export function podTransform(p: Pod): Pod {
       labels: p.metadata.labels,
       annotations: pickKeys(p.metadata.annotations, (k) => k.startsWith("network.centaurus.io/")) ?? {},
     },
-    spec: { nodeName: p.spec?.nodeName },
+    spec: { nodeName: p.spec?.nodeName, ...namedPortsOnly(p.spec?.containers) },
     status: { phase: p.status?.phase },
   };
+}
+
+/** Containers reduced to their named ports (names and images do not matter to the network). */
+function namedPortsOnly(containers: Container[] | undefined): { containers?: Container[] } {
+  const named = (containers ?? [])
+    .map((c) => ({ name: c.name, ports: (c.ports ?? []).filter((port) => port.name) }))
+    .filter((c) => c.ports.length > 0);
+  return named.length ? { containers: named } : {};
 }
 
 /** A node as the network controllers cache it: its name and internal addresses. */

@@ -56,6 +56,27 @@ export function parseCIDR(s: string): CIDR {
   return { base: ip, prefix, size };
 }
 
+/**
+ * An IPv4 CIDR as NetworkPolicy reads it: host bits are ignored ("192.168.1.5/24" is
+ * 192.168.1.0/24, as upstream implementations read it). Undefined for IPv6 or malformed
+ * text, which match no IPv4 address.
+ */
+export function lenientIPv4CIDR(s: string): CIDR | undefined {
+  const slash = s.indexOf("/");
+  if (slash < 0 || s.includes(":")) return undefined;
+  const prefixText = s.slice(slash + 1);
+  if (!/^\d{1,2}$/.test(prefixText) || Number(prefixText) > 32) return undefined;
+  let ip: number;
+  try {
+    ip = parseIP(s.slice(0, slash));
+  } catch {
+    return undefined;
+  }
+  const prefix = Number(prefixText);
+  const size = 2 ** (32 - prefix);
+  return { base: ip - (ip % size), prefix, size };
+}
+
 export function isCIDR(s: string): boolean {
   try {
     parseCIDR(s);

@@ -3,7 +3,8 @@
 
 import type { Protocol } from "../../pkg/kube/core.ts";
 import type { NodeProgramSpec, ProgramEndpoint } from "./api.ts";
-import { checkDirection, type DirectionVerdict } from "./policy.ts";
+import { allowedPorts, checkDirection, type DirectionVerdict } from "./policy.ts";
+import { formatRanges, intersectRanges } from "./policy-ports.ts";
 
 export interface LocatedEndpoint {
   endpoint: ProgramEndpoint;
@@ -83,9 +84,25 @@ export function checkReachability(
   reasons.push(`${fromPod} is ${a.ip} (${a.interface}) on node ${from.node}, subnet ${a.subnet}`);
   reasons.push(`${toPod} is ${b.ip} (${b.interface}) on node ${to.node}, subnet ${b.subnet}`);
   reasons.push(`same VPC ${a.vpc} (VNI ${a.vni})`);
-  const egress = checkDirection(a.egress, from.peerSets, b.ip, protocol, opts.port, "egress");
+  let port = opts.port;
+  if (port === undefined) {
+    // No port asked: reachable when one port passes both directions (an egress allowing only
+    // 80 and an ingress allowing only 443 let nothing through).
+    const out = allowedPorts(a.egress, from.peerSets, b.ip, protocol);
+    const inn = allowedPorts(b.ingress, to.peerSets, a.ip, protocol);
+    const both = intersectRanges(out, inn);
+    if (both.length === 0) {
+      reasons.push(`${fromPod}: egress to ${b.ip} allows ${protocol} ${formatRanges(out)}`);
+      reasons.push(`${toPod}: ingress from ${a.ip} allows ${protocol} ${formatRanges(inn)}`);
+      reasons.push(`no ${protocol} port passes both directions`);
+      return { reachable: false, reasons, from, to };
+    }
+    port = both[0]?.[0] ?? 1;
+    reasons.push(`${protocol} ${formatRanges(both)} pass both directions; for example port ${port}:`);
+  }
+  const egress = checkDirection(a.egress, from.peerSets, b.ip, protocol, port, "egress");
   reasons.push(`${fromPod}: ${egress.reason}`);
-  const ingress = checkDirection(b.ingress, to.peerSets, a.ip, protocol, opts.port, "ingress");
+  const ingress = checkDirection(b.ingress, to.peerSets, a.ip, protocol, port, "ingress");
   reasons.push(`${toPod}: ${ingress.reason}`);
   return { reachable: egress.allowed && ingress.allowed, reasons, from, to, egress, ingress };
 }

@@ -96,6 +96,7 @@ export function worldOf(inf: NetworkInformers): WorldIndex {
       subnet: e.spec.subnet,
       node: e.spec.node ?? "",
       labels: e.spec.podLabels ?? {},
+      ...(e.spec.namedPorts ? { namedPorts: e.spec.namedPorts } : {}),
     })),
     namespaces: inf.namespaces.store
       .list()

@@ -7,17 +7,24 @@
 //
 // Peers become numbered sets of IP addresses shared by every rule that names the same peer
 // (the data plane keeps one set per id, like Mizar's per-policy bitmaps), so a node's
-// program stays small however many of its endpoints a policy selects.
+// program stays small however many of its endpoints a policy selects. Named ports are
+// resolved here, on the destination pod's container ports, so the data plane matches numbers
+// only: an ingress rule on the endpoint's own ports, an egress rule per destination (one rule
+// per number the name means among the peers). ipBlocks are written canonical; IPv6 blocks
+// never match IPv4 traffic and are left out.
 
-import type {
-  IPBlock,
-  NetworkPolicy,
-  NetworkPolicyPeer,
-  NetworkPolicyPort,
-  Protocol,
-} from "../../pkg/kube/core.ts";
+import type { IPBlock, NetworkPolicy, NetworkPolicyPeer, Protocol } from "../../pkg/kube/core.ts";
 import { type LabelSelector, selectorMatches } from "../../pkg/kube/label-selector.ts";
-import { cidrContainsIP, parseCIDR, parseIP } from "./ipam.ts";
+import { cidrContainsIP, formatCIDR, lenientIPv4CIDR, parseIP } from "./ipam.ts";
+import {
+  ALL_PORTS,
+  type CompiledPort,
+  mergeRanges,
+  type NamedPort,
+  type PortRange,
+  portAllowed,
+  rangesOf,
+} from "./policy-ports.ts";
 
 /** What the compiler needs to know about an endpoint. */
 export interface PolicyEndpoint {
@@ -27,6 +34,7 @@ export interface PolicyEndpoint {
   ip: string;
   vni: number;
   labels: Record<string, string>;
+  namedPorts?: readonly NamedPort[];
 }
 
 export interface NamespaceLabels {
@@ -45,7 +53,7 @@ export interface CompiledRule {
   ipBlocks: IPBlock[];
   /** Every port and protocol is allowed (the rule has no ports). */
   anyPort: boolean;
-  ports: Array<{ protocol: Protocol; port?: number | string; endPort?: number }>;
+  ports: CompiledPort[];
 }
 
 export interface DirectionPolicy {
@@ -69,20 +77,28 @@ export function policyName(p: NetworkPolicy): string {
 }
 
 export function ipInBlock(ip: string, block: IPBlock): boolean {
+  const cidr = lenientIPv4CIDR(block.cidr);
+  if (!cidr) return false;
   const n = parseIP(ip);
-  if (!cidrContainsIP(parseCIDR(block.cidr), n)) return false;
-  return !(block.except ?? []).some((e) => cidrContainsIP(parseCIDR(e), n));
+  if (!cidrContainsIP(cidr, n)) return false;
+  return !(block.except ?? []).some((e) => {
+    const ex = lenientIPv4CIDR(e);
+    return ex !== undefined && cidrContainsIP(ex, n);
+  });
 }
 
-/** Does a compiled port list admit (protocol, port)? port undefined asks "any port at all". */
-export function portAllowed(rule: CompiledRule, protocol: Protocol, port: number | undefined): boolean {
-  if (rule.anyPort) return true;
-  return rule.ports.some((p) => {
-    if (p.protocol !== protocol) return false;
-    if (p.port === undefined || port === undefined) return true;
-    if (typeof p.port === "string") return false; // named ports need the container spec: not resolvable here
-    return p.endPort !== undefined ? port >= p.port && port <= p.endPort : port === p.port;
+/**
+ * An ipBlock as the data plane matches it: canonical network addresses ("192.168.1.5/24" is
+ * 192.168.1.0/24); undefined for an IPv6 block, which never matches IPv4 traffic.
+ */
+export function canonicalBlock(block: IPBlock): IPBlock | undefined {
+  const cidr = lenientIPv4CIDR(block.cidr);
+  if (!cidr) return undefined;
+  const except = (block.except ?? []).flatMap((e) => {
+    const ex = lenientIPv4CIDR(e);
+    return ex ? [formatCIDR(ex)] : [];
   });
+  return { cidr: formatCIDR(cidr), except };
 }
 
 /**
@@ -91,11 +107,12 @@ export function portAllowed(rule: CompiledRule, protocol: Protocol, port: number
  */
 export class PolicyIndex {
   private readonly byNsVni = new Map<string, PolicyEndpoint[]>();
+  private readonly byVni = new Map<number, PolicyEndpoint[]>();
   /** "ns|vni" → "k=v" → endpoints: matchLabels candidates without scanning the namespace. */
   private readonly labelPostings = new Map<string, Map<string, PolicyEndpoint[]>>();
   private readonly policiesByNs = new Map<string, NetworkPolicy[]>();
   private readonly namespaces: NamespaceLabels[];
-  private readonly peerMemo = new Map<string, string[]>();
+  private readonly peerMemo = new Map<string, PolicyEndpoint[]>();
 
   constructor(
     endpoints: Iterable<PolicyEndpoint>,
@@ -111,6 +128,9 @@ export class PolicyIndex {
         this.byNsVni.set(k, list);
       }
       list.push(e);
+      const inVni = this.byVni.get(e.vni);
+      if (inVni) inVni.push(e);
+      else this.byVni.set(e.vni, [e]);
       let postings = this.labelPostings.get(k);
       if (!postings) {
         postings = new Map();
@@ -164,8 +184,8 @@ export class PolicyIndex {
     return best ?? [];
   }
 
-  /** The IPs (in one VNI) a selector peer of a policy in `policyNs` matches, sorted. */
-  peerIPs(policyNs: string, peer: NetworkPolicyPeer, vni: number): string[] {
+  /** The endpoints (in one VNI) a selector peer of a policy in `policyNs` matches, by IP. */
+  peerEndpoints(policyNs: string, peer: NetworkPolicyPeer, vni: number): PolicyEndpoint[] {
     const memoKey = `${policyNs}|${vni}|${JSON.stringify([peer.podSelector ?? null, peer.namespaceSelector ?? null])}`;
     const hit = this.peerMemo.get(memoKey);
     if (hit) return hit;
@@ -173,16 +193,26 @@ export class PolicyIndex {
     const namespaces = selector
       ? this.namespaces.filter((n) => selectorMatches(selector, n.labels)).map((n) => n.name)
       : [policyNs];
-    const ips: string[] = [];
+    const out: PolicyEndpoint[] = [];
     for (const ns of namespaces) {
       for (const e of this.candidates(ns, vni, peer.podSelector)) {
         // An absent podSelector in a peer selects every pod of the selected namespaces.
-        if (selectorMatches(peer.podSelector ?? {}, e.labels)) ips.push(e.ip);
+        if (selectorMatches(peer.podSelector ?? {}, e.labels)) out.push(e);
       }
     }
-    ips.sort(compareIPs);
-    this.peerMemo.set(memoKey, ips);
-    return ips;
+    out.sort((a, b) => compareIPs(a.ip, b.ip));
+    this.peerMemo.set(memoKey, out);
+    return out;
+  }
+
+  /** The IPs (in one VNI) a selector peer of a policy in `policyNs` matches, sorted. */
+  peerIPs(policyNs: string, peer: NetworkPolicyPeer, vni: number): string[] {
+    return this.peerEndpoints(policyNs, peer, vni).map((e) => e.ip);
+  }
+
+  /** Every endpoint of a VNI (the destinations of an egress rule to any peer). */
+  inVni(vni: number): readonly PolicyEndpoint[] {
+    return this.byVni.get(vni) ?? [];
   }
 
   /** Namespace labels as the index sees them (used by the reference checks in tests). */
@@ -191,7 +221,7 @@ export class PolicyIndex {
   }
 }
 
-function compareIPs(a: string, b: string): number {
+export function compareIPs(a: string, b: string): number {
   return parseIP(a) - parseIP(b);
 }
 
@@ -212,66 +242,6 @@ export class PeerSetTable {
   }
 }
 
-function compilePorts(ports: NetworkPolicyPort[] | undefined): Pick<CompiledRule, "anyPort" | "ports"> {
-  if (!ports || ports.length === 0) return { anyPort: true, ports: [] };
-  return {
-    anyPort: false,
-    ports: ports.map((p) => ({
-      protocol: p.protocol ?? "TCP",
-      ...(p.port !== undefined ? { port: p.port } : {}),
-      ...(p.endPort !== undefined && typeof p.port === "number" ? { endPort: p.endPort } : {}),
-    })),
-  };
-}
-
-function compileRule(
-  index: PolicyIndex,
-  table: PeerSetTable,
-  policy: NetworkPolicy,
-  peers: NetworkPolicyPeer[] | undefined,
-  ports: NetworkPolicyPort[] | undefined,
-  vni: number,
-): CompiledRule {
-  const base = { policy: policyName(policy), ...compilePorts(ports) };
-  if (!peers || peers.length === 0) return { ...base, anyPeer: true, peerSets: [], ipBlocks: [] };
-  const peerSets = new Set<number>();
-  const ipBlocks: IPBlock[] = [];
-  for (const peer of peers) {
-    if (peer.ipBlock) {
-      ipBlocks.push({ cidr: peer.ipBlock.cidr, except: [...(peer.ipBlock.except ?? [])] });
-    } else if (peer.podSelector || peer.namespaceSelector) {
-      peerSets.add(table.idOf(index.peerIPs(policy.metadata.namespace ?? "", peer, vni)));
-    }
-  }
-  return { ...base, anyPeer: false, peerSets: [...peerSets].sort((a, b) => a - b), ipBlocks };
-}
-
-/** Ingress and egress allow sets of one endpoint. */
-export function compileEndpointPolicy(
-  index: PolicyIndex,
-  table: PeerSetTable,
-  e: PolicyEndpoint,
-): { ingress: DirectionPolicy; egress: DirectionPolicy } {
-  const ingress: DirectionPolicy = { isolated: false, policies: [], rules: [] };
-  const egress: DirectionPolicy = { isolated: false, policies: [], rules: [] };
-  for (const p of index.selecting(e)) {
-    const dirs = policyDirections(p);
-    if (dirs.ingress) {
-      ingress.isolated = true;
-      ingress.policies.push(policyName(p));
-      for (const r of p.spec.ingress ?? [])
-        ingress.rules.push(compileRule(index, table, p, r.from, r.ports, e.vni));
-    }
-    if (dirs.egress) {
-      egress.isolated = true;
-      egress.policies.push(policyName(p));
-      for (const r of p.spec.egress ?? [])
-        egress.rules.push(compileRule(index, table, p, r.to, r.ports, e.vni));
-    }
-  }
-  return { ingress, egress };
-}
-
 export interface DirectionVerdict {
   allowed: boolean;
   /** Human-readable why. */
@@ -280,22 +250,39 @@ export interface DirectionVerdict {
   policy?: string;
 }
 
-/** Checks one direction of a compiled endpoint against a peer IP (pure; used by net check). */
+function peerMatches(rule: CompiledRule, peerSets: readonly (readonly string[])[], peerIP: string): boolean {
+  return (
+    rule.anyPeer ||
+    rule.peerSets.some((id) => peerSets[id]?.includes(peerIP)) ||
+    rule.ipBlocks.some((b) => ipInBlock(peerIP, b))
+  );
+}
+
+/** The ports (of one protocol) one direction of a compiled endpoint allows with a peer. */
+export function allowedPorts(
+  dir: DirectionPolicy,
+  peerSets: readonly (readonly string[])[],
+  peerIP: string,
+  protocol: Protocol,
+): PortRange[] {
+  if (!dir.isolated) return [ALL_PORTS];
+  return mergeRanges(
+    dir.rules.filter((r) => peerMatches(r, peerSets, peerIP)).flatMap((r) => rangesOf(r, protocol)),
+  );
+}
+
+/** Checks one direction of a compiled endpoint against a peer IP and port (pure; used by net check). */
 export function checkDirection(
   dir: DirectionPolicy,
   peerSets: readonly (readonly string[])[],
   peerIP: string,
   protocol: Protocol,
-  port: number | undefined,
+  port: number,
   what: "ingress" | "egress",
 ): DirectionVerdict {
   if (!dir.isolated) return { allowed: true, reason: `no NetworkPolicy isolates it for ${what}` };
   for (const rule of dir.rules) {
-    const peerOk =
-      rule.anyPeer ||
-      rule.peerSets.some((id) => peerSets[id]?.includes(peerIP)) ||
-      rule.ipBlocks.some((b) => ipInBlock(peerIP, b));
-    if (peerOk && portAllowed(rule, protocol, port)) {
+    if (peerMatches(rule, peerSets, peerIP) && portAllowed(rule, protocol, port)) {
       return {
         allowed: true,
         reason: `${what} allowed by NetworkPolicy ${rule.policy}`,

@@ -4,9 +4,10 @@
 // the same object and the controller writes only when something changed.
 
 import type { NetworkPolicy } from "../../pkg/kube/core.ts";
-import type { NodeProgramSpec, ProgramEndpoint, ProgramNetwork } from "./api.ts";
+import type { NamedPort, NodeProgramSpec, ProgramEndpoint, ProgramNetwork } from "./api.ts";
 import { parseCIDR, parseIP } from "./ipam.ts";
-import { compileEndpointPolicy, type NamespaceLabels, PeerSetTable, PolicyIndex } from "./policy.ts";
+import { type NamespaceLabels, PeerSetTable, type PolicyEndpoint, PolicyIndex } from "./policy.ts";
+import { compileEndpointPolicy } from "./policy-compile.ts";
 
 export interface WorldNode {
   name: string;
@@ -42,6 +43,7 @@ export interface WorldEndpoint {
   /** "" when not scheduled yet: such an endpoint is in no node's program. */
   node: string;
   labels: Record<string, string>;
+  namedPorts?: NamedPort[];
 }
 
 export interface World {
@@ -119,23 +121,25 @@ export class WorldIndex {
       if (e.node) push(this.endpointsByNode, e.node, e);
       push(this.endpointsBySubnet, e.subnet, e);
     }
-    this.policy = new PolicyIndex(
-      world.endpoints.map((e) => ({
-        key: `${e.namespace}/${e.pod}`,
-        namespace: e.namespace,
-        ip: e.ip,
-        vni: e.vni,
-        labels: e.labels,
-      })),
-      world.namespaces,
-      world.policies,
-    );
+    this.policy = new PolicyIndex(world.endpoints.map(policyEndpointOf), world.namespaces, world.policies);
   }
 
   /** Nodes whose program lists this endpoint: its own node and its subnet's bouncers. */
   nodesHolding(e: { node: string; subnet: string }): string[] {
     return [...(e.node ? [e.node] : []), ...(this.bouncers.get(e.subnet) ?? [])];
   }
+}
+
+/** What the policy compiler needs of an endpoint. */
+function policyEndpointOf(e: WorldEndpoint): PolicyEndpoint {
+  return {
+    key: `${e.namespace}/${e.pod}`,
+    namespace: e.namespace,
+    ip: e.ip,
+    vni: e.vni,
+    labels: e.labels,
+    ...(e.namedPorts ? { namedPorts: e.namedPorts } : {}),
+  };
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -150,13 +154,7 @@ export function buildNodeProgram(index: WorldIndex, node: string): NodeProgramSp
     .filter((e) => index.vpcByVni.has(e.vni))
     .sort((a, b) => a.vni - b.vni || byIP(a.ip, b.ip));
   const localEndpoints: ProgramEndpoint[] = local.map((e) => {
-    const compiled = compileEndpointPolicy(index.policy, table, {
-      key: `${e.namespace}/${e.pod}`,
-      namespace: e.namespace,
-      ip: e.ip,
-      vni: e.vni,
-      labels: e.labels,
-    });
+    const compiled = compileEndpointPolicy(index.policy, table, policyEndpointOf(e));
     return {
       namespace: e.namespace,
       name: e.name,

@@ -5,7 +5,20 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const script = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", "build-binaries.sh");
+/** hack/build-binaries.sh of the checkout this module is in (run from the sources or from dist/). */
+function findScript(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, "hack", "build-binaries.sh");
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir)
+      return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", "build-binaries.sh");
+    dir = parent;
+  }
+}
+
+const script = findScript();
 
 /** Returns the folder holding etcd, kube-apiserver, ..., building what is missing (with progress). */
 export function ensureBinaries(progress: (line: string) => void): Promise<string> {

@@ -3,8 +3,8 @@
 
 import { expect } from "chai";
 import { Informer } from "../../pkg/cache/informer.ts";
-import { KubeClient } from "../../pkg/kube/client.ts";
-import { kubeConfigForToken } from "../../pkg/kube/config.ts";
+import type { KubeClient } from "../../pkg/kube/client.ts";
+import { clientForToken } from "../../pkg/kube/config.ts";
 import { ApiError } from "../../pkg/kube/errors.ts";
 import { type KubeObject, objectKey } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
@@ -110,9 +110,7 @@ describe("informer (real kube-apiserver)", function () {
 
     // A second API server on the same etcd takes writes while the informer's one is down.
     const other = await cluster.startExtraApiserver();
-    const otherClient = await KubeClient.fromKubeConfig(
-      kubeConfigForToken(other.server, cluster.state.tokens.admin ?? "", cluster.caData),
-    );
+    const otherClient = clientForToken(other.server, cluster.state.tokens.admin ?? "", cluster.caData);
     try {
       await cluster.stopComponent("kube-apiserver", 0);
       await otherClient.create(Resources.ConfigMap, cm("created-while-down", "1"));
@@ -150,9 +148,7 @@ describe("informer (real kube-apiserver)", function () {
     // Restarting kube-apiserver empties its watch cache: history older than the restart is
     // gone, so resuming from the informer's resourceVersion must be answered 410.
     const other = await cluster.startExtraApiserver();
-    const otherClient = await KubeClient.fromKubeConfig(
-      kubeConfigForToken(other.server, cluster.state.tokens.admin ?? "", cluster.caData),
-    );
+    const otherClient = clientForToken(other.server, cluster.state.tokens.admin ?? "", cluster.caData);
     try {
       await cluster.stopComponent("kube-apiserver", 0);
       for (let i = 0; i < 5; i++) await otherClient.create(Resources.ConfigMap, cm(`b-${i}`, "1"));
@@ -189,9 +185,7 @@ describe("informer (real kube-apiserver)", function () {
   it("restarts a watch that goes silent (idle watchdog)", async () => {
     const proxy = new TcpProxy("127.0.0.1", cluster.state.ports["kube-apiserver"]);
     const server = await proxy.start();
-    const viaProxy = await KubeClient.fromKubeConfig(
-      kubeConfigForToken(server, cluster.state.tokens.admin ?? "", cluster.caData),
-    );
+    const viaProxy = clientForToken(server, cluster.state.tokens.admin ?? "", cluster.caData);
     try {
       const informer = start(viaProxy, { idleTimeoutMs: 2000 });
       await informer.waitForSync();

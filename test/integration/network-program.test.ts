@@ -240,4 +240,53 @@ describe("network: node programs and net check", function () {
     expect(refused.stdout).to.match(/^NOT REACHABLE/);
     expect((refused as { code?: number }).code).to.equal(1);
   });
+
+  it("named ports: resolved on each destination pod's container ports, through VPCEndpoints to net check", async () => {
+    // Two servers name "api" differently; one egress policy from a client allows "api".
+    await createPod(client, ns, "api-1", {
+      node: "kwok-plain-0",
+      labels: { app: "api" },
+      ports: [{ name: "api", containerPort: 8080 }],
+    });
+    await createPod(client, ns, "api-2", {
+      node: "kwok-plain-1",
+      labels: { app: "api" },
+      ports: [{ name: "api", containerPort: 9443 }, { containerPort: 22 }],
+    });
+    await createPod(client, ns, "client", { node: "kwok-plain-2", labels: { app: "client" } });
+    const ep = await waitFor("api-2's endpoint carries its named ports", async () => {
+      const e = await client.get<Endpoint>(Endpoints, "api-2", ns).catch(() => undefined);
+      return e?.spec.namedPorts?.length ? e : undefined;
+    });
+    expect(ep.spec.namedPorts).to.deep.equal([{ name: "api", protocol: "TCP", port: 9443 }]);
+    await client.create(Resources.NetworkPolicy, {
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "client-to-api", namespace: ns },
+      spec: {
+        podSelector: { matchLabels: { app: "client" } },
+        policyTypes: ["Egress"],
+        egress: [{ to: [{ podSelector: { matchLabels: { app: "api" } } }], ports: [{ port: "api" }] }],
+      },
+    } as NetworkPolicy);
+    await waitFor("client's egress is compiled per destination", async () => {
+      const p = await programOf("kwok-plain-2");
+      const rules = p.spec.localEndpoints.find((e) => e.pod === "client" && e.namespace === ns)?.egress.rules;
+      return (rules?.length ?? 0) === 2;
+    });
+    const check = (to: string, port?: number) =>
+      netCheck(client, `${ns}/client`, `${ns}/${to}`, port ? { port } : {});
+    expect((await check("api-1", 8080)).reachable).to.equal(true);
+    expect((await check("api-1", 9443)).reachable).to.equal(false);
+    expect((await check("api-2", 9443)).reachable).to.equal(true);
+    expect((await check("api-2", 8080)).reachable).to.equal(false);
+    expect((await check("api-2", 22)).reachable).to.equal(false);
+    // Without a port: some port passes both ways to api-2 (9443), none to a pod without "api".
+    const some = await check("api-2");
+    expect(some.reachable, some.reasons.join("\n")).to.equal(true);
+    expect(some.reasons.join("\n")).to.match(/TCP 9443 pass both directions/);
+    const none = await check("db");
+    expect(none.reachable, none.reasons.join("\n")).to.equal(false);
+    expect(none.reasons.join("\n")).to.match(/no TCP port passes both directions/);
+  });
 });

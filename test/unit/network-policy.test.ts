@@ -23,6 +23,8 @@ interface RefPod {
   vni: number;
   node: string;
   labels: Record<string, string>;
+  /** Named container ports: name → [protocol, number]. */
+  ports: Record<string, [Protocol, number]>;
 }
 
 // ---------------------------------------------------------------- the reference evaluator
@@ -32,9 +34,11 @@ function refIP(s: string): number {
   return s.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
 }
 function refInCIDR(ip: string, cidr: string): boolean {
+  // An IPv6 block never holds an IPv4 address; host bits are ignored (192.168.1.5/24 is .0/24).
+  if (cidr.includes(":")) return false;
   const [base, bits] = cidr.split("/");
   const size = 2 ** (32 - Number(bits));
-  const start = refIP(base!);
+  const start = Math.floor(refIP(base!) / size) * size;
   return refIP(ip) >= start && refIP(ip) < start + size;
 }
 function refSelects(sel: LabelSelector | undefined, labels: Record<string, string>): boolean {
@@ -68,12 +72,23 @@ function refPeerMatches(
     : other.ns === policyNs;
   return nsOk && (peer.podSelector ? refSelects(peer.podSelector, other.labels) : true);
 }
-function refPortMatches(ports: NetworkPolicyPort[] | undefined, proto: Protocol, port: number): boolean {
+/** `dst` is the pod receiving the connection: a named port means its container port of that name. */
+function refPortMatches(
+  ports: NetworkPolicyPort[] | undefined,
+  proto: Protocol,
+  port: number,
+  dst: RefPod,
+): boolean {
   if (!ports || ports.length === 0) return true;
   return ports.some((p) => {
-    if ((p.protocol ?? "TCP") !== proto) return false;
+    const protocol = p.protocol ?? "TCP";
+    if (protocol !== proto) return false;
     if (p.port === undefined) return true;
-    if (p.endPort !== undefined) return port >= Number(p.port) && port <= p.endPort;
+    if (typeof p.port === "string") {
+      const named = dst.ports[p.port];
+      return named !== undefined && named[0] === protocol && named[1] === port;
+    }
+    if (p.endPort !== undefined) return port >= p.port && port <= p.endPort;
     return port === p.port;
   });
 }
@@ -103,7 +118,7 @@ function refDirection(
         (!r.peers ||
           r.peers.length === 0 ||
           r.peers.some((peer) => refPeerMatches(peer, self.ns, other, nsLabels))) &&
-        refPortMatches(r.ports, proto, port),
+        refPortMatches(r.ports, proto, port, dir === "Ingress" ? self : other),
     );
   });
 }
@@ -120,6 +135,28 @@ function refAllowed(
     refDirection("Egress", src, dst, policies, nsLabels, proto, port) &&
     refDirection("Ingress", dst, src, policies, nsLabels, proto, port)
   );
+}
+
+/**
+ * Without a port: is there one port both directions allow? Every allowed set is a union of
+ * ranges, so if two intersect, they share an endpoint of some range: trying every number a
+ * policy or a pod names (and 1, 65535) is exhaustive.
+ */
+function refAllowedSomePort(
+  src: RefPod,
+  dst: RefPod,
+  policies: NetworkPolicy[],
+  nsLabels: Record<string, Record<string, string>>,
+  proto: Protocol,
+): boolean {
+  const candidates = new Set<number>([1, 65535, ...Object.values(dst.ports).map((p) => p[1])]);
+  for (const pol of policies)
+    for (const r of [...(pol.spec.ingress ?? []), ...(pol.spec.egress ?? [])])
+      for (const p of r.ports ?? []) {
+        if (typeof p.port === "number") candidates.add(p.port);
+        if (p.endPort !== undefined) candidates.add(p.endPort);
+      }
+  return [...candidates].some((port) => refAllowed(src, dst, policies, nsLabels, proto, port));
 }
 
 // ---------------------------------------------------------------- generators
@@ -157,19 +194,32 @@ function selectorArb(keys: Record<string, string[]>): fc.Arbitrary<LabelSelector
   );
 }
 
-const ipBlockArb: fc.Arbitrary<IPBlock> = fc
-  .record({
-    start: fc.integer({ min: 0, max: 3 }),
-    prefix: fc.constantFrom(27, 28, 29),
-    hasExcept: fc.boolean(),
-    ex: fc.integer({ min: 0, max: 7 }),
-  })
-  .map(({ start, prefix, hasExcept, ex }) => {
-    const size = 2 ** (32 - prefix);
-    const base = (start * size) % 32;
-    const cidr = `10.0.0.${base}/${prefix}`;
-    return hasExcept ? { cidr, except: [`10.0.0.${base + ((ex * 4) % size)}/30`] } : { cidr };
-  });
+// Blocks the API server accepts: canonical, with host bits set, and IPv6.
+const ipBlockArb: fc.Arbitrary<IPBlock> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc
+      .record({
+        start: fc.integer({ min: 0, max: 3 }),
+        prefix: fc.constantFrom(27, 28, 29),
+        hasExcept: fc.boolean(),
+        ex: fc.integer({ min: 0, max: 7 }),
+        hostBits: fc.constantFrom(0, 0, 1, 3),
+      })
+      .map(({ start, prefix, hasExcept, ex, hostBits }) => {
+        const size = 2 ** (32 - prefix);
+        const base = (start * size) % 32;
+        const cidr = `10.0.0.${base + (hostBits % size)}/${prefix}`;
+        return hasExcept
+          ? { cidr, except: [`10.0.0.${base + ((ex * 4) % size) + (hostBits % 4)}/30`] }
+          : { cidr };
+      }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<IPBlock>({ cidr: "fd00::/64" }, { cidr: "::/0", except: ["fd00::/8"] }),
+  },
+);
 
 const peerArb: fc.Arbitrary<NetworkPolicyPeer> = fc.oneof(
   { arbitrary: fc.record({ podSelector: selectorArb(podLabelKeys) }), weight: 2 },
@@ -187,6 +237,14 @@ const peerArb: fc.Arbitrary<NetworkPolicyPeer> = fc.oneof(
 const portArb: fc.Arbitrary<NetworkPolicyPort> = fc.oneof(
   fc.record(
     { protocol: fc.constantFrom("TCP" as const, "UDP" as const), port: fc.constantFrom(53, 80, 443) },
+    { requiredKeys: ["port"] },
+  ),
+  // Named ports: resolved on the destination pod ("nope" is on no pod).
+  fc.record(
+    {
+      protocol: fc.constantFrom("TCP" as const, "UDP" as const),
+      port: fc.constantFrom("http", "http", "dns", "metrics", "nope"),
+    },
     { requiredKeys: ["port"] },
   ),
   fc.record({ protocol: fc.constantFrom("TCP" as const, "UDP" as const) }),
@@ -248,6 +306,15 @@ const scenarioArb = fc.record({
       vni: fc.constantFrom(1, 1, 1, 2),
       node: fc.constantFrom(...NODES),
       labels: labelsArb(podLabelKeys),
+      // One name, different numbers on different pods (and sometimes another protocol).
+      ports: fc.record(
+        {
+          http: fc.constantFrom<[Protocol, number]>(["TCP", 80], ["TCP", 8080], ["TCP", 443]),
+          dns: fc.constantFrom<[Protocol, number]>(["UDP", 53], ["TCP", 53]),
+          metrics: fc.constantFrom<[Protocol, number]>(["TCP", 9090]),
+        },
+        { requiredKeys: [] },
+      ) as fc.Arbitrary<Record<string, [Protocol, number]>>,
     }),
     { minLength: 2, maxLength: 10, selector: (p) => `${p.vni}/${p.host}` },
   ),
@@ -283,6 +350,7 @@ function worldOf(
       subnet: `s${p.vni}`,
       node: p.node,
       labels: p.labels,
+      namedPorts: Object.entries(p.ports).map(([name, [protocol, port]]) => ({ name, protocol, port })),
     })),
     namespaces: Object.entries(nsLabels).map(([name, labels]) => ({ name, labels })),
     policies,
@@ -306,7 +374,10 @@ describe("network policy compiler", () => {
               ["TCP", 80],
               ["TCP", 443],
               ["UDP", 53],
+              ["TCP", 53],
               ["TCP", 200],
+              ["TCP", 8080],
+              ["TCP", 9090],
             ] as const) {
               const want = refAllowed(src, dst, policies, nsLabels, proto, port);
               const got = checkReachability(stored, `${src.ns}/${src.name}`, `${dst.ns}/${dst.name}`, {
@@ -318,6 +389,16 @@ describe("network policy compiler", () => {
                 `${src.name}->${dst.name} ${proto}/${port}: ${got.reasons.join("; ")}`,
               ).to.equal(want);
             }
+            for (const proto of ["TCP", "UDP"] as const) {
+              const want = refAllowedSomePort(src, dst, policies, nsLabels, proto);
+              const got = checkReachability(stored, `${src.ns}/${src.name}`, `${dst.ns}/${dst.name}`, {
+                protocol: proto,
+              });
+              expect(
+                got.reachable,
+                `${src.name}->${dst.name} ${proto}/any: ${got.reasons.join("; ")}`,
+              ).to.equal(want);
+            }
           }
         }
       }),
@@ -327,9 +408,9 @@ describe("network policy compiler", () => {
 
   it("explains which policy allowed or denied a connection", () => {
     const pods: RefPod[] = [
-      { ns: "a", name: "web", ip: "10.0.0.2", vni: 1, node: "n0", labels: { app: "web" } },
-      { ns: "a", name: "db", ip: "10.0.0.3", vni: 1, node: "n1", labels: { app: "db" } },
-      { ns: "a", name: "other", ip: "10.0.0.4", vni: 1, node: "n2", labels: { app: "api" } },
+      { ns: "a", name: "web", ip: "10.0.0.2", vni: 1, node: "n0", labels: { app: "web" }, ports: {} },
+      { ns: "a", name: "db", ip: "10.0.0.3", vni: 1, node: "n1", labels: { app: "db" }, ports: {} },
+      { ns: "a", name: "other", ip: "10.0.0.4", vni: 1, node: "n2", labels: { app: "api" }, ports: {} },
     ];
     const policy: NetworkPolicy = {
       metadata: { name: "db-from-web", namespace: "a" },
@@ -350,6 +431,111 @@ describe("network policy compiler", () => {
     expect(checkReachability(programs, "a/db", "a/web", { port: 80 }).reachable).to.equal(true);
   });
 
+  describe("cases the compiler and net check once got wrong", () => {
+    const pod = (
+      name: string,
+      ip: string,
+      labels: Record<string, string>,
+      ports: RefPod["ports"] = {},
+    ): RefPod => ({
+      ns: "a",
+      name,
+      ip,
+      vni: 1,
+      node: "n0",
+      labels,
+      ports,
+    });
+    const programsOf = (pods: RefPod[], policies: NetworkPolicy[]) => {
+      const index = new WorldIndex(worldOf(pods, { a: {} }, policies));
+      return JSON.parse(JSON.stringify(NODES.map((n) => buildNodeProgram(index, n)))) as NodeProgramSpec[];
+    };
+    const web = pod("web", "10.0.0.2", { app: "web" });
+    const db = pod("db", "10.0.0.3", { app: "db" }, { pg: ["TCP", 5432] });
+    const policy = (name: string, spec: NetworkPolicy["spec"]): NetworkPolicy => ({
+      metadata: { name, namespace: "a" },
+      spec,
+    });
+
+    it("without --port: egress only 80 and ingress only 443 let no port through", () => {
+      const programs = programsOf(
+        [web, db],
+        [
+          policy("out-80", {
+            podSelector: { matchLabels: { app: "web" } },
+            policyTypes: ["Egress"],
+            egress: [{ ports: [{ port: 80 }] }],
+          }),
+          policy("in-443", {
+            podSelector: { matchLabels: { app: "db" } },
+            ingress: [{ ports: [{ port: 443 }] }],
+          }),
+        ],
+      );
+      const got = checkReachability(programs, "a/web", "a/db");
+      expect(got.reachable, got.reasons.join("; ")).to.equal(false);
+      expect(got.reasons.join("\n")).to.match(/egress to 10\.0\.0\.3 allows TCP 80/);
+      expect(got.reasons.join("\n")).to.match(/no TCP port passes both directions/);
+      expect(checkReachability(programs, "a/web", "a/db", { port: 80 }).reachable).to.equal(false);
+      expect(checkReachability(programs, "a/web", "a/db", { port: 443 }).reachable).to.equal(false);
+    });
+
+    it("named ports resolve on the destination pod; an unresolvable one matches no port at all", () => {
+      const named = policy("db-pg", {
+        podSelector: { matchLabels: { app: "db" } },
+        ingress: [{ ports: [{ port: "pg" }] }],
+      });
+      const programs = programsOf([web, db], [named]);
+      expect(checkReachability(programs, "a/web", "a/db", { port: 5432 }).reachable).to.equal(true);
+      expect(checkReachability(programs, "a/web", "a/db", { port: 80 }).reachable).to.equal(false);
+      expect(checkReachability(programs, "a/web", "a/db").reachable).to.equal(true);
+      const missing = policy("db-nope", {
+        podSelector: { matchLabels: { app: "db" } },
+        ingress: [{ ports: [{ port: "nope" }] }],
+      });
+      const none = programsOf([web, db], [missing]);
+      expect(checkReachability(none, "a/web", "a/db").reachable).to.equal(false);
+      expect(checkReachability(none, "a/web", "a/db", { port: 5432 }).reachable).to.equal(false);
+      // Egress: the name means each destination's own number.
+      const other = pod("other", "10.0.0.4", { app: "db" }, { pg: ["TCP", 6543] });
+      const egress = policy("web-out-pg", {
+        podSelector: { matchLabels: { app: "web" } },
+        policyTypes: ["Egress"],
+        egress: [{ to: [{ podSelector: { matchLabels: { app: "db" } } }], ports: [{ port: "pg" }] }],
+      });
+      const out = programsOf([web, db, other], [egress]);
+      expect(checkReachability(out, "a/web", "a/db", { port: 5432 }).reachable).to.equal(true);
+      expect(checkReachability(out, "a/web", "a/db", { port: 6543 }).reachable).to.equal(false);
+      expect(checkReachability(out, "a/web", "a/other", { port: 6543 }).reachable).to.equal(true);
+    });
+
+    it("ipBlocks with host bits set or IPv6 neither throw nor widen", () => {
+      const blocks = policy("blocks", {
+        podSelector: { matchLabels: { app: "db" } },
+        ingress: [
+          { from: [{ ipBlock: { cidr: "10.0.0.2/31" } }] },
+          {
+            from: [
+              { ipBlock: { cidr: "fd00::/64" } },
+              { ipBlock: { cidr: "10.0.0.9/24", except: ["10.0.0.5/30"] } },
+            ],
+            ports: [{ port: 9 }],
+          },
+        ],
+      });
+      const programs = programsOf([web, db, pod("x", "10.0.0.5", {})], [blocks]);
+      const rules =
+        programs.flatMap((p) => p.localEndpoints).find((e) => e.pod === "db")?.ingress.rules ?? [];
+      expect(rules.map((r) => r.ipBlocks)).to.deep.equal([
+        [{ cidr: "10.0.0.2/31", except: [] }],
+        [{ cidr: "10.0.0.0/24", except: ["10.0.0.4/30"] }],
+      ]);
+      expect(checkReachability(programs, "a/web", "a/db").reachable).to.equal(true);
+      expect(checkReachability(programs, "a/x", "a/db", { port: 9 }).reachable).to.equal(false);
+      expect(checkReachability(programs, "a/x", "a/db").reachable).to.equal(false);
+    });
+  });
+
   it("gives bouncers the endpoint map of their subnet and dividers their VPC", () => {
     const pods: RefPod[] = Array.from({ length: 6 }, (_, i) => ({
       ns: "a",
@@ -358,6 +544,7 @@ describe("network policy compiler", () => {
       vni: 1,
       node: NODES[i % 3]!,
       labels: {},
+      ports: {},
     }));
     const index = new WorldIndex(worldOf(pods, { a: {} }, []));
     const [bouncer] = pickNodes("subnet:s1", NODES, 1);

@@ -74,6 +74,20 @@ describe("network validation", () => {
       spec: { nodeName: "n1", containers: [{ name: "c", image: "i" }] },
       status: { phase: "Running", conditions: [{}] },
     } as never);
+    // Named container ports are kept (NetworkPolicy's named ports resolve on them), nothing else.
+    const ports = [{ name: "http", containerPort: 8080 }, { containerPort: 9000 }];
+    const withPorts = podTransform({
+      metadata: { name: "p", namespace: "n" },
+      spec: {
+        containers: [
+          { name: "c", image: "i", ports },
+          { name: "d", ports: [{ containerPort: 1 }] },
+        ],
+      },
+    } as never);
+    expect(withPorts.spec?.containers).to.deep.equal([
+      { name: "c", ports: [{ name: "http", containerPort: 8080 }] },
+    ]);
     expect(slim).to.deep.equal({
       apiVersion: "v1",
       kind: "Pod",
