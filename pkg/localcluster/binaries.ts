@@ -7,11 +7,14 @@ import { fileURLToPath } from "node:url";
 
 const script = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", "build-binaries.sh");
 
-/** Returns the folder holding etcd, kube-apiserver, ..., building what is missing (with progress). */
-export function ensureBinaries(progress: (line: string) => void): Promise<string> {
+/**
+ * Returns the folder holding etcd, kube-apiserver, ..., building what is missing (with
+ * progress); `extras` names optional binaries to build too (["kubelet"] for real nodes).
+ */
+export function ensureBinaries(progress: (line: string) => void, extras: string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
     if (!existsSync(script)) return reject(new Error(`missing ${script}`));
-    const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", [script, ...extras], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => {
