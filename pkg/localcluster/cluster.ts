@@ -17,6 +17,7 @@ import { ensureBinaries } from "./binaries.ts";
 import { fakeNodes, type NodeCounts } from "./nodes.ts";
 import { createPki, type Pki, randomToken } from "./pki.ts";
 import {
+  exposeToPods,
   type RealNodeEnv,
   type RealNodeState,
   realNodesUnavailable,
@@ -372,6 +373,17 @@ export class LocalCluster {
       return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
     };
     await startRealNode(this.realNodeEnv(pki), ports, save, progress, ready, deadline);
+  }
+
+  /**
+   * Makes a server on this machine's 127.0.0.1:<port> reachable from the real node's pods;
+   * returns the address they use (<gateway>:<port>).
+   */
+  exposeToRealNodePods(port: number): string {
+    if (!this.state.real) throw new Error(`cluster ${this.name} has no real node`);
+    const address = exposeToPods(this.realNodeEnv(), this.state.real, port);
+    this.save();
+    return address;
   }
 
   private async healthy(c: Component): Promise<boolean> {

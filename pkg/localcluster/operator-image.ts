@@ -23,3 +23,20 @@ export function loadOperatorImage(
     });
   });
 }
+
+/**
+ * `helm install` arguments (after the verb) for release centaurus in centaurus-system, whose
+ * operator pods run from the loaded image on the real node.
+ */
+export function realNodeHelmInstall(image: { repository: string; tag: string }): string[] {
+  return [
+    "centaurus",
+    "manifests/charts/centaurus",
+    "--namespace=centaurus-system",
+    "--create-namespace",
+    `--set=image.repository=${image.repository}`,
+    `--set=image.tag=${image.tag}`,
+    "--set=image.pullPolicy=Never",
+    "--set=nodeSelector.centaurus\\.io/node-profile=real",
+  ];
+}

@@ -173,7 +173,7 @@ export function releaseSubnet(claims: string, index: number, cluster: string): v
 function natRules(
   names: HostNames,
   subnetIndex: number,
-  ports: { apiserver: number; kubelet: number },
+  ports: { apiserver: number; kubelet: number; exposed?: number[] },
 ): string[][] {
   const comment = ["-m", "comment", "--comment", `centaurus ${names.cgroupRoot}`];
   const tcp = (dst: string, port: number) => ["-d", `${dst}/32`, "-p", "tcp", "--dport", String(port)];
@@ -190,7 +190,19 @@ function natRules(
       "--to-destination",
       `127.0.0.1:${ports.kubelet}`,
     ]),
+    ...(ports.exposed ?? []).map((p) => exposeRule(names, subnetIndex, p)),
   ];
+}
+
+/** Pods on the bridge reach 127.0.0.1:<port> at <gateway>:<port> (one port asked for by name). */
+function exposeRule(names: HostNames, subnetIndex: number, port: number): string[] {
+  return ["PREROUTING", "-i", names.bridge, "-d", `${podSubnet(subnetIndex).gateway}/32`, "-p", "tcp"]
+    .concat(["--dport", String(port), "-m", "comment", "--comment", `centaurus ${names.cgroupRoot}`])
+    .concat(["-j", "DNAT", "--to-destination", `127.0.0.1:${port}`]);
+}
+
+export function exposePort(names: HostNames, subnetIndex: number, port: number): void {
+  run("iptables", ["-t", "nat", "-A", ...exposeRule(names, subnetIndex, port)]);
 }
 
 /** The bridge (with the gateway address), the blackhole route and the NAT rule. */
@@ -213,7 +225,7 @@ export function setUpNetwork(
 export function tearDownNetwork(
   names: HostNames,
   subnetIndex: number,
-  ports: { apiserver: number; kubelet: number },
+  ports: { apiserver: number; kubelet: number; exposed?: number[] },
 ): void {
   for (const rule of natRules(names, subnetIndex, ports)) {
     for (let i = 0; i < 10 && tryRun("iptables", ["-t", "nat", "-D", ...rule]); i++) {}

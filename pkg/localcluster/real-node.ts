@@ -29,6 +29,7 @@ import {
 import {
   claimSubnet,
   createCgroups,
+  exposePort,
   killCgroupTree,
   leftovers,
   releaseSubnet,
@@ -40,6 +41,8 @@ export interface RealNodeState {
   subnet: number;
   ports: KubeletPorts;
   pids: { containerd?: number; kubelet?: number };
+  /** Host ports on 127.0.0.1 that pods reach at the gateway (exposeToPods). */
+  exposed?: number[];
 }
 
 const hack = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack");
@@ -242,8 +245,25 @@ function kubeletKubeconfig(env: RealNodeEnv, pkiDir: string): string {
 export async function stopRealNode(env: RealNodeEnv, state: RealNodeState): Promise<void> {
   const names = hostNames(env.cluster);
   await killCgroupTree(names.cgroupRoot);
-  tearDownNetwork(names, state.subnet, { apiserver: env.apiserverPort, kubelet: state.ports.port });
+  tearDownNetwork(names, state.subnet, {
+    apiserver: env.apiserverPort,
+    kubelet: state.ports.port,
+    exposed: state.exposed,
+  });
   releaseSubnet(claimsDir(env), state.subnet, env.cluster);
   const left = leftovers(names, state.subnet);
   if (left.length) throw new Error(`the real node of ${env.cluster} left ${left.join(", ")}`);
+}
+
+/**
+ * Lets this node's pods reach a server on the host's 127.0.0.1:<port> (another local
+ * cluster's API server, say) at <gateway>:<port>; returns that address. Undone by `down`.
+ */
+export function exposeToPods(env: RealNodeEnv, state: RealNodeState, port: number): string {
+  const gateway = podSubnet(state.subnet).gateway;
+  if (!state.exposed?.includes(port)) {
+    exposePort(hostNames(env.cluster), state.subnet, port);
+    state.exposed = [...(state.exposed ?? []), port];
+  }
+  return `${gateway}:${port}`;
 }

@@ -15,7 +15,7 @@ import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
 import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
-import { loadOperatorImage } from "../../pkg/localcluster/operator-image.ts";
+import { loadOperatorImage, realNodeHelmInstall } from "../../pkg/localcluster/operator-image.ts";
 import { realNodesUnavailable } from "../../pkg/localcluster/real-node.ts";
 import { REAL_NODE_NAME, realNodeLayout } from "../../pkg/localcluster/real-node-config.ts";
 import { startTestCluster, uniqueName } from "../../pkg/testing/cluster.ts";
@@ -185,18 +185,7 @@ describe("e2e: the operator as pods on a real node (image, helm, install.yaml)",
   }
 
   it("helm install: two pods from the local image, service-account token, no 403s, one leads, failover < 20 s, Prometheus scrapes both, samples reconcile, helm uninstall leaves nothing", async () => {
-    tool("helm", [
-      "install",
-      "centaurus",
-      "manifests/charts/centaurus",
-      "--namespace",
-      NAMESPACE,
-      "--create-namespace",
-      `--set=image.repository=${image.repository}`,
-      `--set=image.tag=${image.tag}`,
-      "--set=image.pullPolicy=Never",
-      `--set=nodeSelector.centaurus\\.io/node-profile=real`,
-    ]);
+    tool("helm", ["install", ...realNodeHelmInstall(image)]);
     const pods = await twoReadyPods();
     const { applied } = await exercise(pods);
 
