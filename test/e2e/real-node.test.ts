@@ -24,7 +24,10 @@ function kubectl(c: LocalCluster, args: string[]): string {
   });
 }
 
-/** What a real node could leave on the host, outside its cluster's folder. */
+/**
+ * What a real node could leave on the host, outside its cluster's folder: only what has a
+ * real node's names (other tests on the machine may make network namespaces and links too).
+ */
 function hostSnapshot(): Record<string, string[]> {
   const ls = (d: string) => (existsSync(d) ? readdirSync(d).sort() : ["(absent)"]);
   const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: "utf8" });
@@ -32,9 +35,9 @@ function hostSnapshot(): Record<string, string[]> {
     links: sh("ip", ["-o", "link", "show"])
       .split("\n")
       .map((l) => l.split(":")[1]?.trim().split("@")[0] ?? "")
-      .filter(Boolean)
+      .filter((l) => /^(cz[0-9a-f]{8}|veth[0-9a-f]{8})$/.test(l))
       .sort(),
-    netns: ls("/run/netns"),
+    netns: ls("/run/netns").filter((n) => n.startsWith("cni-")),
     "/run/containerd": ls("/run/containerd"),
     "/var/lib/kubelet": ls("/var/lib/kubelet"),
     "/var/lib/cni": ls("/var/lib/cni"),
@@ -44,8 +47,8 @@ function hostSnapshot(): Record<string, string[]> {
       .filter((r) => r.includes("10.88.")),
     nat: sh("iptables", ["-t", "nat", "-S"])
       .split("\n")
-      .filter((r) => r.includes("centaurus")),
-    cgroups: ls("/sys/fs/cgroup/memory").filter((d) => d.startsWith("centaurus-")),
+      .filter((r) => r.includes("centaurus centaurus-test-real-")),
+    cgroups: ls("/sys/fs/cgroup/memory").filter((d) => d.startsWith("centaurus-test-real-")),
   };
 }
 
