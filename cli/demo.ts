@@ -17,6 +17,7 @@ import { Resources, type ResourceType } from "../pkg/kube/resource.ts";
 import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { parseNodeSpec } from "../pkg/localcluster/nodes.ts";
 import { realNodesUnavailable } from "../pkg/localcluster/real-node.ts";
+import { parseLogFormat, setLogFormat } from "../pkg/log.ts";
 import { Manager } from "../pkg/manager/manager.ts";
 import type { Condition } from "../pkg/status/conditions.ts";
 import { applyYaml } from "../pkg/testing/manifests.ts";
@@ -27,6 +28,7 @@ export const DEMO_HELP = `centaurus demo — Centaurus end to end on this machin
 
 Usage: centaurus demo [--nodes plain=3,gpu=2,edge=1] [--samples manifests/samples] [--once]
                       [--metrics-port 8080]   (root: metrics 8080, probes 8081; edge-1: 8090, 8091)
+                      [--log-format auto|text|json]   (the operator's log; auto: text on a terminal)
 
 Starts the local control plane "root" and a child edge cluster "edge-1", installs the CRDs,
 runs the operator in both, applies the samples and prints tenants, VMs, VPCs and IPs, the
@@ -179,6 +181,41 @@ async function waitReadyAll(
   );
 }
 
+/**
+ * Endpoints (and their IPs) follow the pods and VMs a moment later, and a VM shows its VPC
+ * address once its endpoint is wired: waits for one endpoint per workload and every VM's address.
+ */
+async function waitWired(
+  client: KubeClient,
+  applied: Array<{ resource: ResourceType; object: KubeObject }>,
+): Promise<void> {
+  const workloads = applied.filter((a) => a.resource.kind === "Pod" || a.resource.kind === "VirtualMachine");
+  const endpoints: ResourceType = {
+    group: "network.centaurus.io",
+    version: "v1alpha1",
+    plural: "vpcendpoints",
+    kind: "VPCEndpoint",
+    namespaced: true,
+  };
+  const vms = applied.filter((a) => a.resource.kind === "VirtualMachine");
+  await waitFor(
+    "an endpoint for every sample workload, and every VM showing its VPC address",
+    async () => {
+      if ((await client.list(endpoints)).items.length < workloads.length) return false;
+      for (const v of vms) {
+        const vm = await client.get<KubeObject & { status?: { interfaces?: unknown[] } }>(
+          v.resource,
+          v.object.metadata.name ?? "",
+          v.object.metadata.namespace,
+        );
+        if (!vm.status?.interfaces?.length) return false;
+      }
+      return true;
+    },
+    { timeoutMs: 60_000 },
+  );
+}
+
 export async function runDemo(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -187,6 +224,7 @@ export async function runDemo(argv: string[]): Promise<number> {
       samples: { type: "string", default: "manifests/samples" },
       once: { type: "boolean", default: false },
       "metrics-port": { type: "string", default: "8080" },
+      "log-format": { type: "string", default: "auto" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -194,6 +232,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     process.stdout.write(DEMO_HELP);
     return 0;
   }
+  setLogFormat(parseLogFormat(values["log-format"]));
   const log = (s: string) => process.stderr.write(`${s}\n`);
   // Where real nodes can run, root gets one and the operator runs there as pods installed by
   // helm, the way users run it (--nodes real=0,... keeps it in this process).
@@ -264,25 +303,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   await waitReadyAll(rootClient, centaurus, 120_000).catch((err: Error) =>
     log(`  (not everything is Ready yet: ${err.message})`),
   );
-  // Endpoints (and their IPs) follow the pods and VMs a moment later: wait for one per workload.
   if (controllerModules.some((m) => m.name === "network")) {
-    const workloads = applied.filter(
-      (a) => a.resource.kind === "Pod" || a.resource.kind === "VirtualMachine",
-    ).length;
-    const endpoints = {
-      group: "network.centaurus.io",
-      version: "v1alpha1",
-      plural: "vpcendpoints",
-      kind: "VPCEndpoint",
-      namespaced: true,
-    };
-    await waitFor(
-      "an endpoint for every sample workload",
-      async () => (await rootClient.list(endpoints)).items.length >= workloads,
-      {
-        timeoutMs: 60_000,
-      },
-    ).catch((err: Error) => log(`  (${err.message})`));
+    await waitWired(rootClient, applied).catch((err: Error) => log(`  (${err.message})`));
   }
   if (real) await runRealWorkload(root, rootClient, log).catch((err: Error) => log(`  (${err.message})`));
   await printCentaurusObjects(rootClient, "root cluster");

@@ -5,7 +5,7 @@ import { controllerModules, selectModules } from "../controllers/index.ts";
 import { apply } from "../pkg/kube/apply.ts";
 import { connect } from "../pkg/kube/config.ts";
 import { buildCRD, installCRDs } from "../pkg/kube/crd.ts";
-import { rootLogger } from "../pkg/log.ts";
+import { parseLogFormat, rootLogger, setLogFormat } from "../pkg/log.ts";
 import { Manager } from "../pkg/manager/manager.ts";
 
 export const MANAGER_HELP = `centaurus manager — run the Centaurus operator
@@ -21,6 +21,8 @@ Flags:
   --metrics-bind-address ADDR        Prometheus /metrics (default :8080; "" disables)
   --health-probe-bind-address ADDR   /healthz and /readyz (default :8081; "" disables)
   --install-crds                     apply the CRDs and cluster objects first (needs rights to do so)
+  --log-format auto|text|json        text: one readable line per entry; json: for log collectors;
+                                     auto (default): text on a terminal, json otherwise
 `;
 
 export async function runManager(argv: string[]): Promise<number> {
@@ -34,6 +36,7 @@ export async function runManager(argv: string[]): Promise<number> {
       "metrics-bind-address": { type: "string", default: ":8080" },
       "health-probe-bind-address": { type: "string", default: ":8081" },
       "install-crds": { type: "boolean", default: false },
+      "log-format": { type: "string", default: "auto" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -41,6 +44,7 @@ export async function runManager(argv: string[]): Promise<number> {
     process.stdout.write(MANAGER_HELP);
     return 0;
   }
+  setLogFormat(parseLogFormat(values["log-format"]));
   const modules = selectModules(values.controllers);
   const client = await connect(values.kubeconfig);
   if (values["install-crds"]) {

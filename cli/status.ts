@@ -1,5 +1,8 @@
 // `centaurus status`: one summary across pillars — every Centaurus kind the cluster serves,
 // how many objects of it exist and how many are Ready, and what the others are waiting for.
+// Only kinds whose schema declares status.conditions are counted as ready or not: the others
+// (VPCEndpoint, VPCAddress, NodeProgram) have no Ready to report, and a summary that calls
+// every healthy one "not ready" teaches users to ignore it.
 
 import { parseArgs } from "node:util";
 import { connect } from "../pkg/kube/config.ts";
@@ -12,8 +15,8 @@ export const STATUS_HELP = `centaurus status — what Centaurus manages in the c
 Usage: centaurus status [--kubeconfig FILE] [--verbose]
 
 Lists every Centaurus kind the cluster serves (tenants, VMs, VPCs, edge clusters, GPU jobs, ...)
-with object counts and how many are Ready; with --verbose, each object that is not Ready and
-the reason its Ready condition gives.
+with object counts and how many are Ready ("-" for kinds that have no Ready condition); with
+--verbose, each object that is not Ready and the reason its Ready condition gives.
 `;
 
 interface CRD extends KubeObject {
@@ -21,8 +24,17 @@ interface CRD extends KubeObject {
     group: string;
     names: { kind: string; plural: string };
     scope: string;
-    versions: Array<{ name: string; served: boolean }>;
+    versions: Array<{
+      name: string;
+      served: boolean;
+      schema?: { openAPIV3Schema?: { properties?: { status?: { properties?: Record<string, unknown> } } } };
+    }>;
   };
+}
+
+/** Whether a kind reports readiness: its served version's status has conditions. */
+function hasConditions(version: CRD["spec"]["versions"][number] | undefined): boolean {
+  return version?.schema?.openAPIV3Schema?.properties?.status?.properties?.conditions !== undefined;
 }
 
 type WithConditions = KubeObject & { status?: { conditions?: Condition[]; phase?: string } };
@@ -57,15 +69,19 @@ export async function runStatus(argv: string[]): Promise<number> {
       (a, b) =>
         a.spec.group.localeCompare(b.spec.group) || a.spec.names.kind.localeCompare(b.spec.names.kind),
     )) {
-      const version = crd.spec.versions.find((v) => v.served)?.name ?? "v1alpha1";
+      const served = crd.spec.versions.find((v) => v.served);
       const rt = {
         group: crd.spec.group,
-        version,
+        version: served?.name ?? "v1alpha1",
         plural: crd.spec.names.plural,
         kind: crd.spec.names.kind,
         namespaced: crd.spec.scope === "Namespaced",
       };
       const list = await client.list<WithConditions>(rt);
+      if (!hasConditions(served)) {
+        rows.push([rt.kind, rt.group, String(list.items.length), "-", "-"]);
+        continue;
+      }
       const notReady = list.items.filter(
         (o) => o.status?.conditions?.find((c) => c.type === "Ready")?.status !== "True",
       );
@@ -86,7 +102,13 @@ export async function runStatus(argv: string[]): Promise<number> {
     }
     const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
     for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ")}\n`);
-    if (values.verbose && details.length) process.stdout.write(`\nnot ready:\n${details.join("\n")}\n`);
+    if (values.verbose) {
+      process.stdout.write(
+        details.length
+          ? `\nnot ready:\n${details.join("\n")}\n`
+          : "\nevery object that has a Ready condition is Ready\n",
+      );
+    }
     return 0;
   } finally {
     client.close();

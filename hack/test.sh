@@ -31,6 +31,16 @@ if ! command -v prometheus >/dev/null 2>&1; then
 fi
 prometheus --version 2>&1 | head -1
 
+step "QEMU and the test guest's parts (Debian's packages, for the VM launcher test)"
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1 || ! command -v cpio >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-system-x86 busybox-static cpio >/dev/null
+  else
+    echo "qemu-system-x86, busybox-static or cpio is missing and cannot be installed here: the VM launcher test will be skipped"
+  fi
+fi
+command -v qemu-system-x86_64 >/dev/null 2>&1 && qemu-system-x86_64 --version | head -1
+
 step "control-plane binaries"
 bash hack/build-binaries.sh >/dev/null
 
@@ -46,6 +56,9 @@ npx tsx hack/gen-manifests.ts --check
 step "typecheck (tsc --strict) and lint (biome)"
 npx tsc --noEmit
 npx biome check .
+
+step "compiling the CLI and operator to dist/ (bin/centaurus.mjs starts from it)"
+npm run build --silent
 
 step "tests"
 # Unit tests need no cluster. Integration and e2e tests run in groups — the runtime, then each

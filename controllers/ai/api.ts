@@ -4,6 +4,7 @@
 import { CONDITIONS_SCHEMA, type CRDSpec } from "../../pkg/kube/crd.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { ResourceType } from "../../pkg/kube/resource.ts";
+import { objectNameField } from "../../pkg/kube/schema-fields.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
 import type { PlacementPolicy } from "./placement.ts";
 
@@ -110,12 +111,10 @@ export const GPUJobCRD: CRDSpec = {
     type: "object",
     required: ["queue", "replicas", "template"],
     properties: {
-      queue: {
-        type: "string",
+      queue: objectNameField("queue (a GPUQueue's name)", {
         minLength: 1,
-        maxLength: 253,
         description: "The GPUQueue this job is charged to.",
-      },
+      }),
       priority: { type: "integer", default: 0, minimum: -1000, maximum: 1000 },
       replicas: {
         type: "object",
@@ -157,7 +156,30 @@ export const GPUJobCRD: CRDSpec = {
         "x-kubernetes-preserve-unknown-fields": true,
         properties: {
           metadata: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
-          spec: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
+          spec: {
+            type: "object",
+            required: ["containers"],
+            "x-kubernetes-preserve-unknown-fields": true,
+            properties: {
+              // Declared (the rest of the pod spec is kept as given) so that a job no pod can
+              // come of is refused here, not reported as "binding" forever.
+              containers: {
+                type: "array",
+                items: {
+                  type: "object",
+                  required: ["name", "image"],
+                  "x-kubernetes-preserve-unknown-fields": true,
+                },
+                "x-kubernetes-validations": [
+                  {
+                    rule: "size(self) > 0",
+                    message:
+                      "template.spec.containers must list at least one container (name and image), as a pod's do",
+                  },
+                ],
+              },
+            },
+          },
         },
       },
     },

@@ -1,7 +1,10 @@
 // The binder: the only code that binds pods (POST pods/NAME/binding, with the chosen devices
 // on the pod in the same call). Every binding runs through its in-flight set, and as a
-// Runnable it is stopped by the manager: stop() waits for the bindings in flight.
+// Runnable it is stopped by the manager: stop() waits for the bindings in flight. Background
+// bindings are bounded promises, nothing more (no keys to de-duplicate, no backoff: a failure
+// goes back to the reconciler's work queue), which is what p-queue is for.
 
+import PQueue from "p-queue";
 import { Counter, type Registry } from "prom-client";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { isConflict, isNotFound } from "../../pkg/kube/errors.ts";
@@ -30,10 +33,11 @@ export class Binder implements Runnable {
   readonly name = "gpu-binder";
   private readonly inFlight = new InFlight();
   private readonly bindings?: Counter<"result">;
-  private background = 0;
-  private readonly slotWaiters: Array<() => void> = [];
+  /** Background bindings: at most maxInFlight at once. */
+  private readonly background: PQueue;
 
   constructor(private readonly opts: BinderOptions) {
+    this.background = new PQueue({ concurrency: opts.maxInFlight ?? 64 });
     if (opts.registry) {
       this.bindings = new Counter({
         name: "centaurus_gpu_scheduler_bindings_total",
@@ -54,7 +58,10 @@ export class Binder implements Runnable {
   /** Waits (up to drainMs) for the bindings in flight. */
   async stop(): Promise<void> {
     if (!(await this.inFlight.drain(this.opts.drainMs ?? 30_000))) {
-      this.opts.log.warn({ inFlight: this.inFlight.size }, "stopped with bindings still in flight");
+      this.opts.log.warn(
+        { inFlight: this.inFlight.size },
+        "stopped with bindings still in flight: the next leader finds their pods and finishes or rolls them back (nothing to do)",
+      );
     }
   }
 
@@ -71,10 +78,9 @@ export class Binder implements Runnable {
    * decision need not wait for the API. onError hears of a failure that is worth retrying.
    */
   async bindInBackground(pod: PodLike, a: Assignment, onError: (err: unknown) => void): Promise<void> {
-    await this.acquireSlot();
-    this.bind(pod, a)
-      .catch(onError)
-      .finally(() => this.releaseSlot());
+    // Back-pressure: the caller waits while every slot is taken and others already wait.
+    await this.background.onSizeLessThan(1);
+    this.inFlight.run(() => this.background.add(() => this.post(pod, a))).catch(onError);
   }
 
   private async post(pod: PodLike, a: Assignment): Promise<boolean> {
@@ -102,7 +108,8 @@ export class Binder implements Runnable {
       this.bindings?.inc({ result: "error" });
       this.opts.cluster.release(key);
       if (isNotFound(err) || isConflict(err)) return false;
-      this.opts.log.warn({ pod: key, err: String(err) }, "binding failed");
+      // The caller retries (and says so if it keeps failing): no warning for one failure here.
+      this.opts.log.debug({ pod: key, err: String(err) }, "binding failed");
       throw err;
     }
   }
@@ -116,23 +123,5 @@ export class Binder implements Runnable {
     } catch {
       return false;
     }
-  }
-
-  private acquireSlot(): Promise<void> {
-    if (this.background < (this.opts.maxInFlight ?? 64)) {
-      this.background++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) =>
-      this.slotWaiters.push(() => {
-        this.background++;
-        resolve();
-      }),
-    );
-  }
-
-  private releaseSlot(): void {
-    this.background--;
-    this.slotWaiters.shift()?.();
   }
 }

@@ -61,7 +61,10 @@ export class GpuPodReconciler {
       // leave it unscheduled, nor crash the process as an unhandled rejection).
       this.retrying.add(key);
       this.retryLater(key, BIND_RETRY_MS);
-      this.log.warn({ pod: key, err: String(err) }, "binding failed; retrying");
+      this.log.warn(
+        { pod: key, err: String(err) },
+        "binding failed; retrying: if it keeps failing, check the pod's events and that the operator may create pods/binding (RBAC)",
+      );
     });
   }
 }

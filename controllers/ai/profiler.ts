@@ -174,7 +174,10 @@ export class GpuProfiler implements Runnable {
     try {
       this.readings = await readNvidiaSmi(this.smiPath);
     } catch (err) {
-      this.opts.log.warn({ err: String(err) }, "nvidia-smi failed");
+      this.opts.log.warn(
+        { err: String(err), nvidiaSmi: this.smiPath },
+        "nvidia-smi failed: GPU utilisation metrics are stale; check the NVIDIA driver on this host (run nvidia-smi)",
+      );
       return;
     }
     if (!this.opts.nodeName || this.readings.length === 0) return;
@@ -187,7 +190,10 @@ export class GpuProfiler implements Runnable {
         metadata: { annotations: { [UTILIZATION_ANNOTATION]: value } },
       });
     } catch (err) {
-      this.opts.log.warn({ err: String(err), node: this.opts.nodeName }, "could not publish GPU utilisation");
+      this.opts.log.warn(
+        { err: String(err), node: this.opts.nodeName },
+        "could not publish GPU utilisation on the node: check that the operator may patch nodes (RBAC) and that NODE_NAME names this node",
+      );
     }
   }
 

@@ -222,7 +222,8 @@ export class GpuScheduler {
         try {
           this.cluster.allocate(key, planAssignment(job, r), jobTags(job, jobKey));
         } catch (err) {
-          this.log.warn(
+          // Handled: the gang is rolled back and planned again, nothing for a user to do.
+          this.log.info(
             { job: jobKey, err: String(err) },
             "a recorded gang plan conflicts; it will be rolled back",
           );

@@ -4,6 +4,7 @@ import type { CRDSpec, JSONSchema } from "../../pkg/kube/crd.ts";
 import { CONDITIONS_SCHEMA as conditionsSchema, resourceTypeOf } from "../../pkg/kube/crd.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { ResourceType } from "../../pkg/kube/resource.ts";
+import { dnsLabelField, objectNameField, timeField } from "../../pkg/kube/schema-fields.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
 
 export const GROUP = "compute.centaurus.io";
@@ -39,7 +40,10 @@ export interface VirtualMachineSpec {
 export interface VirtualMachineStatus {
   phase?: VMPhase;
   node?: string;
+  /** The VPC address of each interface (eth0 first), or the launcher's pod IP without a VPC. */
   ipAddresses?: string[];
+  /** Each interface (named as in spec.interfaces; eth0, eth1, ... otherwise) and its VPC address. */
+  interfaces?: Array<{ name: string; ip: string }>;
   launcherPod?: string;
   restartCount?: number;
   /** The rebootRequestedAt value last acted on. */
@@ -125,17 +129,21 @@ export const virtualMachineCRD: CRDSpec = {
           type: "object",
           required: ["name", "subnet"],
           properties: {
-            name: { type: "string" },
-            subnet: { type: "string", description: "Subnet name (network controller)." },
+            name: dnsLabelField("an interface name", 15),
+            subnet: objectNameField("an interface's subnet", {
+              description: "Subnet name (network controller).",
+            }),
           },
         },
       },
-      runtimeClassName: { type: "string", default: DEFAULT_RUNTIME_CLASS, maxLength: 63 },
+      runtimeClassName: objectNameField("runtimeClassName", {
+        default: DEFAULT_RUNTIME_CLASS,
+        maxLength: 63,
+      }),
       powerState: { type: "string", enum: ["Running", "Stopped"], default: "Running" },
-      rebootRequestedAt: {
-        type: "string",
-        description: "Set to a new value (e.g. now) to reboot the VM once.",
-      },
+      rebootRequestedAt: timeField("rebootRequestedAt", {
+        description: "Set to a new time (e.g. now, as RFC 3339) to reboot the VM once.",
+      }),
     },
   },
   status: {
@@ -147,6 +155,14 @@ export const virtualMachineCRD: CRDSpec = {
       },
       node: { type: "string" },
       ipAddresses: { type: "array", items: { type: "string" } },
+      interfaces: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["name", "ip"],
+          properties: { name: { type: "string" }, ip: { type: "string" } },
+        },
+      },
       launcherPod: { type: "string" },
       restartCount: { type: "integer" },
       observedRebootRequest: { type: "string" },

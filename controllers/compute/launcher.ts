@@ -6,6 +6,7 @@ import type { Pod } from "../../pkg/kube/core.ts";
 import { ApiError, isQuotaUncounted } from "../../pkg/kube/errors.ts";
 import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { type Condition, type ConditionUpdate, setCondition } from "../../pkg/status/conditions.ts";
+import { SUBNET_ANNOTATION, vpcAddresses } from "../shared/pod-network.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   DEFAULT_RUNTIME_CLASS,
@@ -69,11 +70,15 @@ export function launcherVolumes(vm: VirtualMachine): { volumes: unknown[]; mount
   return { volumes, mounts };
 }
 
-/** The image and network interfaces, for the launcher to read. */
+/**
+ * The image and network interfaces, for the launcher to read; the interfaces' subnets, in
+ * order, for the network pillar to wire (eth0 on the first).
+ */
 function launcherAnnotations(vm: VirtualMachine): Record<string, string> {
   const annotations: Record<string, string> = { "compute.centaurus.io/image": vm.spec.image };
   if (vm.spec.interfaces?.length) {
     annotations["network.centaurus.io/interfaces"] = JSON.stringify(vm.spec.interfaces);
+    annotations[SUBNET_ANNOTATION] = vm.spec.interfaces.map((i) => i.subnet).join(",");
   }
   return annotations;
 }
@@ -225,7 +230,22 @@ export function launcherState(
   return state;
 }
 
-/** What a VM reports, given its launcher (undefined when there is none) — pure. */
+/**
+ * The VM's VPC addresses, per interface (named as in its spec, eth0 first), from what the
+ * network pillar wrote on the launcher; [] until it has (or where no VPC network wires it).
+ */
+export function vmInterfaces(vm: VirtualMachine, pod: Pod): Array<{ name: string; ip: string }> {
+  return vpcAddresses(pod.metadata.annotations).map((a, i) => ({
+    name: vm.spec.interfaces?.[i]?.name ?? a.iface,
+    ip: a.ip,
+  }));
+}
+
+/**
+ * What a VM reports, given its launcher (undefined when there is none) — pure. Its IPs are its
+ * VPC addresses (those its endpoints have); the launcher's own pod IP only where no VPC
+ * network wires it.
+ */
 export function observe(
   vm: VirtualMachine,
   pod: Pod | undefined,
@@ -239,9 +259,12 @@ export function observe(
   if (scheduled) conditions = setCondition(conditions, scheduled, now);
   else conditions = conditions.filter((c) => c.type !== "Scheduled");
   const live = pod && !pod.metadata.deletionTimestamp;
-  const ips = live
-    ? (pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []))
-    : [];
+  const interfaces = live ? vmInterfaces(vm, pod) : [];
+  const ips = interfaces.length
+    ? interfaces.map((i) => i.ip)
+    : live
+      ? (pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []))
+      : [];
   const status: VirtualMachineStatus = {
     phase,
     restartCount: prev.restartCount ?? 0,
@@ -250,6 +273,7 @@ export function observe(
   };
   if (live && pod.spec?.nodeName) status.node = pod.spec.nodeName;
   if (ips.length) status.ipAddresses = ips;
+  if (interfaces.length) status.interfaces = interfaces;
   if (pod) status.launcherPod = pod.metadata.name;
   if (prev.observedRebootRequest) status.observedRebootRequest = prev.observedRebootRequest;
   if (prev.rebootingPodUID) status.rebootingPodUID = prev.rebootingPodUID;

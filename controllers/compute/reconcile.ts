@@ -12,6 +12,7 @@ import { Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import { StatusWriter } from "../../pkg/status/status-writer.ts";
+import { IP_ANNOTATION, IPS_ANNOTATION } from "../shared/pod-network.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   launcherName,
@@ -35,6 +36,12 @@ export interface ComputeOptions {
   logger?: Logger;
 }
 
+/** The VPC address annotations the network pillar writes: the VM's IPs come from them. */
+function networkAnnotations(a: Record<string, string> | undefined): Record<string, string> | undefined {
+  const kept = Object.entries(a ?? {}).filter(([k]) => k === IP_ANNOTATION || k === IPS_ANNOTATION);
+  return kept.length ? Object.fromEntries(kept) : undefined;
+}
+
 /** Launcher pods carry only what status needs in the cache (VMs can be many). */
 function slimPod(obj: KubeObject): KubeObject {
   const p = obj as Pod;
@@ -48,6 +55,7 @@ function slimPod(obj: KubeObject): KubeObject {
       resourceVersion: p.metadata.resourceVersion,
       deletionTimestamp: p.metadata.deletionTimestamp,
       labels: p.metadata.labels,
+      annotations: networkAnnotations(p.metadata.annotations),
       ownerReferences: p.metadata.ownerReferences,
     },
     spec: { nodeName: p.spec?.nodeName },

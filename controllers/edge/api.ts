@@ -9,6 +9,7 @@
 
 import { CONDITIONS_SCHEMA, type CRDSpec, type JSONSchema, resourceTypeOf } from "../../pkg/kube/crd.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
+import { dnsLabelField, objectNameField } from "../../pkg/kube/schema-fields.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
 
 export const GROUP = "edge.centaurus.io";
@@ -187,9 +188,20 @@ export const edgeClusterCRD: CRDSpec = {
         description: "The Secret (in this cluster) holding the child's kubeconfig.",
         required: ["namespace", "name"],
         properties: {
-          namespace: { type: "string", minLength: 1 },
-          name: { type: "string", minLength: 1 },
-          key: { type: "string", default: "kubeconfig" },
+          namespace: dnsLabelField("kubeconfigSecretRef.namespace"),
+          name: objectNameField("kubeconfigSecretRef.name"),
+          key: {
+            type: "string",
+            default: "kubeconfig",
+            maxLength: 253,
+            "x-kubernetes-validations": [
+              {
+                rule: "self.matches('^[-._a-zA-Z0-9]+$')",
+                message:
+                  "kubeconfigSecretRef.key must be a Secret data key: letters, digits, '-', '_' and '.'",
+              },
+            ],
+          },
         },
       },
       distro: { type: "string", enum: ["k8s", "k3s", "arktos"], default: "k8s" },

@@ -1,4 +1,4 @@
-// network.centaurus.io/v1alpha1: VPC, Subnet, Endpoint, IPAddress and NodeProgram — the
+// network.centaurus.io/v1alpha1: VPC, Subnet, VPCEndpoint, VPCAddress and NodeProgram — the
 // TypeScript types and the CRD schemas (one source of truth), and the admission policy that
 // guards VPC deletion.
 
@@ -12,12 +12,7 @@ import type { NamedPort } from "./policy-ports.ts";
 export const GROUP = "network.centaurus.io";
 export const API_VERSION = `${GROUP}/v1alpha1`;
 
-/** Pod annotation: the subnet(s) of its interfaces, comma-separated (eth0 first; VMs may list several). */
-export const SUBNET_ANNOTATION = "network.centaurus.io/subnet";
-/** Pod annotation written by the controller: the overlay IP of eth0. */
-export const IP_ANNOTATION = "network.centaurus.io/ip";
-/** Pod annotation written by the controller when it has several interfaces: "eth0=ip,eth1=ip". */
-export const IPS_ANNOTATION = "network.centaurus.io/ips";
+export { IP_ANNOTATION, IPS_ANNOTATION, SUBNET_ANNOTATION } from "../shared/pod-network.ts";
 export const SUBNET_LABEL = "network.centaurus.io/subnet";
 export const VPC_LABEL = "network.centaurus.io/vpc";
 export const POD_UID_LABEL = "network.centaurus.io/pod-uid";

@@ -5,7 +5,9 @@
 // - lists, then watches with bookmarks and a server timeout jittered between 5 and 10 min;
 // - on 410 Gone relists at once; on any other failure re-watches from the last
 //   resourceVersion after a backoff (800 ms → 30 s, reset after 2 min of health);
-// - restarts a watch that has been silent (no event, no bookmark) for idleTimeoutMs;
+// - restarts a watch that has been silent (no event, no bookmark) for idleTimeoutMs: quietly
+//   when the API server answers (a resource nobody changes is no fault), with a warning that
+//   says what to check when it does not;
 // - compares resourceVersions for equality only: they are opaque strings.
 
 import type { KubeClient } from "../kube/client.ts";
@@ -148,15 +150,41 @@ export class Informer<T extends KubeObject = KubeObject> {
         }
         if (err instanceof IdleWatchError) {
           this.stats.idleRestarts++;
-          this.log.warn({ idleTimeoutMs: this.idleTimeoutMs }, "watch silent for too long: restarting it");
+          await this.reportQuiet();
           continue;
         }
         this.stats.errors++;
         const delay = this.backoff.next();
-        this.log.warn({ err: String(err), retryInMs: Math.round(delay) }, "list/watch failed: retrying");
+        this.log.warn(
+          { err: String(err), retryInMs: Math.round(delay) },
+          "list/watch failed: retrying; if it keeps failing, check that the API server runs and is reachable, and that this operator may list and watch the resource (RBAC)",
+        );
         await this.sleep(delay);
       }
     }
+  }
+
+  /**
+   * After a quiet spell: a watch whose server still answers is healthy (nothing changed), and
+   * its restart (a fresh connection, in case this one died unseen) is logged at debug only.
+   */
+  private async reportQuiet(): Promise<void> {
+    const signal = AbortSignal.any([this.stopper.signal, AbortSignal.timeout(10_000)]);
+    const answers = await this.client.request("GET", "/readyz", { signal }).then(
+      () => true,
+      () => false,
+    );
+    if (answers || !this.running) {
+      this.log.debug(
+        { idleTimeoutMs: this.idleTimeoutMs },
+        "watch quiet, the API server answers: renewing it",
+      );
+      return;
+    }
+    this.log.warn(
+      { idleTimeoutMs: this.idleTimeoutMs, server: this.client.server.toString() },
+      "watch silent and the API server does not answer /readyz: check that it runs and that this host reaches it; retrying",
+    );
   }
 
   private get idleTimeoutMs(): number {

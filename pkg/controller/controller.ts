@@ -18,7 +18,7 @@ import { type Logger, rootLogger } from "../log.ts";
 import { type ControllerMetrics, controllerMetrics } from "../metrics/registry.ts";
 import { defaultControllerRateLimiter, type RateLimiter } from "../queue/rate-limiter.ts";
 import { promWorkQueueMetrics, WorkQueue } from "../queue/work-queue.ts";
-import { defaultClassify, type ErrorPolicy, TerminalError } from "./error-policy.ts";
+import { defaultClassify, type ErrorPolicy, isRoutineRetry, TerminalError } from "./error-policy.ts";
 import { ownerKey } from "./mappers.ts";
 import type { ReconcileContext, ReconcileFunc, Request } from "./reconciler.ts";
 import type { Mapper, Predicate, Watch } from "./watch.ts";
@@ -223,17 +223,28 @@ export class Controller {
           ),
         );
       }
-      ctx.log.warn({ err: message }, "reconcile failed for good (terminal error): not retrying");
+      ctx.log.warn(
+        { err: message },
+        "reconcile failed for good (terminal error): not retrying; fix what the error names (the object's status says it too) and it is reconciled again",
+      );
     } else if (action.retry === "after") {
       this.queue.forget(key);
       this.queue.addAfter(key, action.ms);
-      ctx.log.warn({ err: message, retryAfterMs: action.ms }, "reconcile failed: retrying after a delay");
+      ctx.log.warn(
+        { err: message, retryAfterMs: action.ms },
+        "reconcile failed: retrying after a delay; if it keeps failing, fix what the error names",
+      );
     } else {
       this.queue.addRateLimited(key);
-      ctx.log.warn(
-        { err: message, retries: this.queue.numRequeues(key) },
-        "reconcile failed: retrying with backoff",
-      );
+      const retries = this.queue.numRequeues(key);
+      if (isRoutineRetry(err, retries)) {
+        ctx.log.debug({ err: message, retries }, "lost a race with another write: retrying");
+      } else {
+        ctx.log.warn(
+          { err: message, retries },
+          "reconcile failed: retrying with backoff; if it keeps failing, fix what the error names (kubectl describe the object shows its events)",
+        );
+      }
     }
   }
 }

@@ -2,8 +2,9 @@
 //
 // Why our own: @kubernetes/client-node's generated clients cover built-in kinds only and its
 // watch gives no control over timeouts, bookmarks or silent streams. We reuse its KubeConfig
-// (kubeconfig parsing, in-cluster config, auth plugins) and speak HTTP with node's own
-// http/https modules over keep-alive agents.
+// (kubeconfig parsing, in-cluster config, auth plugins; plain kubeconfigs are read by
+// kubeconfig.ts for a fast start) and speak HTTP with node's own http/https modules over
+// keep-alive agents.
 
 import * as http from "node:http";
 import * as https from "node:https";
@@ -90,6 +91,11 @@ export class KubeClient {
       ? new https.Agent({ keepAlive: true, maxSockets: 64, ...tls })
       : new http.Agent({ keepAlive: true, maxSockets: 64 });
     this.watchAgent = isHttps ? new https.Agent({ keepAlive: false, ...tls }) : new http.Agent();
+  }
+
+  /** A client for a server with the TLS options and headers (Authorization) to use. */
+  static fromOptions(server: URL, options: https.RequestOptions): KubeClient {
+    return new KubeClient(server, options);
   }
 
   static async fromKubeConfig(kc: KubeConfig): Promise<KubeClient> {

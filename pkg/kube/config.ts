@@ -1,10 +1,13 @@
 // Where the client's cluster comes from: an explicit file, KUBECONFIG, ~/.kube/config or in-cluster.
 
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { stringify } from "yaml";
 import { KubeClient } from "./client.ts";
+import { readKubeconfig } from "./kubeconfig.ts";
 
-export function loadKubeConfig(file?: string): KubeConfig {
+/** client-node's reading of the configuration (plugins, merged files, in-cluster), loaded on demand. */
+export async function loadKubeConfig(file?: string): Promise<KubeConfig> {
+  const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   if (file) kc.loadFromFile(file);
   else kc.loadFromDefault();
@@ -16,21 +19,22 @@ export function loadKubeConfig(file?: string): KubeConfig {
   return kc;
 }
 
-/** A client for the configured cluster; a KubeConfig from a token string is handy in tests. */
+/**
+ * A client for the configured cluster. A plain kubeconfig (token or client certificate) is
+ * read directly, so commands start quickly; anything else goes through client-node.
+ */
 export async function connect(file?: string): Promise<KubeClient> {
-  return KubeClient.fromKubeConfig(loadKubeConfig(file));
+  const direct = readKubeconfig(file);
+  if (direct) return KubeClient.fromOptions(direct.server, direct.options);
+  return KubeClient.fromKubeConfig(await loadKubeConfig(file));
 }
 
-/** A kubeconfig for one server and one bearer token (test users, service accounts). */
-export function kubeConfigForToken(server: string, token: string, caData?: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "c", server, caData, skipTLSVerify: caData === undefined }],
-    users: [{ name: "u", token }],
-    contexts: [{ name: "ctx", cluster: "c", user: "u" }],
-    currentContext: "ctx",
+/** A client for one server and one bearer token (test users, service accounts, local clusters). */
+export function clientForToken(server: string, token: string, caData?: string): KubeClient {
+  return KubeClient.fromOptions(new URL(server), {
+    headers: { Authorization: `Bearer ${token}` },
+    ...(caData ? { ca: Buffer.from(caData, "base64") } : { rejectUnauthorized: false }),
   });
-  return kc;
 }
 
 /** A kubeconfig file (YAML) for one server, its CA and one bearer token. */

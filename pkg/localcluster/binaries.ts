@@ -5,7 +5,19 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const script = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", "build-binaries.sh");
+/** hack/<name> of the checkout this module is in (run from the sources or from dist/). */
+export function hackScript(name: string): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, "hack", name);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", name);
+    dir = parent;
+  }
+}
+
+const script = hackScript("build-binaries.sh");
 
 /**
  * Returns the folder holding etcd, kube-apiserver, ..., building what is missing (with

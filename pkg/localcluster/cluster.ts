@@ -9,13 +9,14 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import * as net from "node:net";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { KubeClient } from "../kube/client.ts";
-import { kubeConfigForToken, kubeconfigYaml } from "../kube/config.ts";
+import type { KubeClient } from "../kube/client.ts";
+import { clientForToken, kubeconfigYaml } from "../kube/config.ts";
 import { isAlreadyExists } from "../kube/errors.ts";
 import { Resources } from "../kube/resource.ts";
 import { ensureBinaries } from "./binaries.ts";
 import { fakeNodes, type NodeCounts } from "./nodes.ts";
 import { createPki, type Pki, randomToken } from "./pki.ts";
+import { isAlive, stopProcesses, survivorsMessage } from "./process.ts";
 import {
   exposeToPods,
   type RealNodeEnv,
@@ -26,6 +27,8 @@ import {
 } from "./real-node.ts";
 import { REAL_NODE_NAME } from "./real-node-config.ts";
 import { ADMIN_USER, LOCAL_USERS } from "./users.ts";
+
+export { isAlive } from "./process.ts";
 
 export const COMPONENTS = [
   "etcd",
@@ -70,16 +73,6 @@ export function clusterDir(name: string): string {
     throw new Error(`bad cluster name "${name}": use lower-case letters, digits and dashes`);
   }
   return join(clustersHome(), name);
-}
-
-export function isAlive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function freePort(): Promise<number> {
@@ -155,7 +148,7 @@ export class LocalCluster {
   clientFor(user: string = ADMIN_USER): Promise<KubeClient> {
     const token = this.state.tokens[user];
     if (!token) throw new Error(`no static user ${user} in cluster ${this.name}`);
-    return KubeClient.fromKubeConfig(kubeConfigForToken(this.state.server, token, this.caData));
+    return Promise.resolve(clientForToken(this.state.server, token, this.caData));
   }
 
   static load(name: string): LocalCluster | undefined {
@@ -525,18 +518,21 @@ export class LocalCluster {
     this.save();
   }
 
+  /**
+   * Stops components (SIGTERM, then SIGKILL after graceMs; a zombie counts as stopped) in
+   * bounded time; those that would not stop are named in the error and stay in the state.
+   */
+  async stopComponents(cs: readonly Component[], graceMs = 5000): Promise<void> {
+    const pids = Object.fromEntries(cs.flatMap((c) => (this.state.pids[c] ? [[c, this.state.pids[c]]] : [])));
+    const survivors = await stopProcesses(pids, { graceMs });
+    for (const c of cs) if (!survivors.some((s) => s.name === c)) delete this.state.pids[c];
+    if (existsSync(this.state.dir)) this.save();
+    if (survivors.length > 0) throw new Error(survivorsMessage(`cluster ${this.name}`, survivors));
+  }
+
   /** Stops one component (SIGTERM, then SIGKILL after graceMs) and waits until it is gone. */
-  async stopComponent(c: Component, graceMs = 5000): Promise<void> {
-    const pid = this.state.pids[c];
-    if (!pid || !isAlive(pid)) return;
-    process.kill(pid, graceMs === 0 ? "SIGKILL" : "SIGTERM");
-    const deadline = Date.now() + graceMs;
-    while (isAlive(pid)) {
-      if (Date.now() > deadline) process.kill(pid, "SIGKILL");
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    delete this.state.pids[c];
-    this.save();
+  stopComponent(c: Component, graceMs = 5000): Promise<void> {
+    return this.stopComponents([c], graceMs);
   }
 
   /** Kills kube-apiserver (SIGKILL: as a crash would) and, unless told not to, starts it again. */
@@ -567,7 +563,7 @@ export class LocalCluster {
     child.unref();
     const server = `https://127.0.0.1:${port}`;
     const token = this.state.tokens[ADMIN_USER] ?? "";
-    const client = await KubeClient.fromKubeConfig(kubeConfigForToken(server, token, this.caData));
+    const client = clientForToken(server, token, this.caData);
     const stop = async () => {
       if (child.pid && isAlive(child.pid)) process.kill(child.pid, "SIGKILL");
       while (child.pid && isAlive(child.pid)) await new Promise((r) => setTimeout(r, 50));
@@ -595,14 +591,19 @@ export class LocalCluster {
     >;
   }
 
-  /** Stops every process this cluster started and removes its folder. */
+  /**
+   * Stops every process this cluster started, all at once and in seconds, and removes its
+   * folder; when some would not stop, the error names them and the folder is kept (their pids
+   * are in it) so that `down` can be run again.
+   */
   async down(): Promise<void> {
     // The real node first: its pods and kubelet go before the API server they talk to.
     if (this.state.real) {
       await stopRealNode(this.realNodeEnv(), this.state.real);
       delete this.state.real;
+      this.save();
     }
-    for (const c of [...COMPONENTS].reverse()) await this.stopComponent(c, 3000);
+    await this.stopComponents(COMPONENTS, 3000);
     rmSync(this.state.dir, { recursive: true, force: true });
   }
 }

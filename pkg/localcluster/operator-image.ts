@@ -2,10 +2,9 @@
 // (cached by content) and imported into a cluster's real node.
 
 import { execFile } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { hackScript } from "./binaries.ts";
 
-const script = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", "build-operator-image.sh");
+const script = hackScript("build-operator-image.sh");
 
 /** Builds the image (when its inputs changed) and loads it into `cluster`'s real node; returns its name. */
 export function loadOperatorImage(

@@ -12,8 +12,8 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import { hackScript } from "./binaries.ts";
 import { PROFILE_LABEL } from "./nodes.ts";
 import { issueCert, type Pki } from "./pki.ts";
 import {
@@ -45,8 +45,6 @@ export interface RealNodeState {
   exposed?: number[];
 }
 
-const hack = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack");
-
 /**
  * Whether real nodes can run here: undefined when they can, else one line saying why and how
  * to get them (from hack/install-real-node.sh --check, which installs nothing).
@@ -54,7 +52,7 @@ const hack = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack");
 export function realNodesUnavailable(): string | undefined {
   let out: string;
   try {
-    out = execFileSync("bash", [join(hack, "install-real-node.sh"), "--check"], { encoding: "utf8" });
+    out = execFileSync("bash", [hackScript("install-real-node.sh"), "--check"], { encoding: "utf8" });
   } catch (err) {
     return `checking for real nodes failed: ${String(err)}`;
   }
@@ -65,7 +63,7 @@ export function realNodesUnavailable(): string | undefined {
 /** The folder of the hand-packed node images (hack/build-node-images.sh, cached by content). */
 function nodeImages(): string {
   return (
-    execFileSync("bash", [join(hack, "build-node-images.sh")], { encoding: "utf8" })
+    execFileSync("bash", [hackScript("build-node-images.sh")], { encoding: "utf8" })
       .trim()
       .split("\n")
       .pop() ?? ""

@@ -76,7 +76,12 @@ export class LeaderElector {
     this.wake?.();
     await this.loop;
     if (this.leading) {
-      await this.release().catch((err) => this.log.warn({ err: String(err) }, "could not release the lease"));
+      await this.release().catch((err) =>
+        this.log.warn(
+          { err: String(err) },
+          "could not release the lease: the next leader takes over once it expires (nothing to do)",
+        ),
+      );
       this.setLeading(false);
     }
   }
@@ -88,7 +93,14 @@ export class LeaderElector {
       this.log.info({ lease: this.opts.leaseName, identity: this.opts.identity }, "became leader");
       this.callbacks.onStartedLeading();
     } else {
-      this.log.warn({ lease: this.opts.leaseName, identity: this.opts.identity }, "stopped leading");
+      const who = { lease: this.opts.leaseName, identity: this.opts.identity };
+      if (this.stopped) this.log.info(who, "stopped leading (shutting down)");
+      else {
+        this.log.warn(
+          who,
+          "lost the lease (renewals failed or another replica holds it): this replica's controllers stop; if it repeats, check the API server's latency",
+        );
+      }
       this.callbacks.onStoppedLeading();
     }
   }

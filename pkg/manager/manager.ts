@@ -174,7 +174,7 @@ export class Manager {
         .catch((err) =>
           this.log.warn(
             { runnable: r.name, err: err instanceof Error ? err.message : String(err) },
-            "runnable did not stop cleanly",
+            "runnable did not stop cleanly: what it held is released when the process exits (nothing to do unless it repeats)",
           ),
         );
     }

@@ -2,9 +2,11 @@
  * A controller work queue with the semantics of client-go's `workqueue` (no code copied).
  *
  * Why our own: @kubernetes/client-node ships informers but no work queue, and generic
- * promise queues (p-queue and friends) run *tasks*; they neither de-duplicate keys nor
- * guarantee that one key is never handled by two workers at once. Both properties are what
- * make level-triggered reconcilers correct and cheap:
+ * promise queues (p-queue and friends) run *tasks*; they neither de-duplicate keys, nor
+ * guarantee that one key is never handled by two workers at once, nor back off per key.
+ * (Where bounded concurrency of promises is all that is wanted, as for the GPU binder's
+ * background bindings, p-queue is used.) These properties are what make level-triggered
+ * reconcilers correct and cheap:
  *
  *  - De-duplication: a key waiting in the queue is stored once however often it is added,
  *    so a burst of watch events for one object costs one reconcile.

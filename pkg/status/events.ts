@@ -72,7 +72,10 @@ export class EventRecorder {
       if (this.recent.size > 5000) this.recent.delete(this.recent.keys().next().value as string);
     } catch (err) {
       this.recent.delete(key);
-      this.log?.warn({ err: String(err), reason }, "could not record event");
+      this.log?.warn(
+        { err: String(err), reason },
+        "could not record an event (status still says why): check that the operator may create events.k8s.io events (RBAC)",
+      );
     }
   }
 }

@@ -127,6 +127,12 @@ describe("ai: docs/gpu-scheduling.md worked example", function () {
       "gpuFraction.computePercent must not exceed 100%",
     );
     expect(await attempt({}, ["gpus"])).to.include("set exactly one of gpus");
+    expect(await attempt({ template: { spec: { containers: [] } } })).to.include(
+      "template.spec.containers must list at least one container",
+    );
+    expect(await attempt({ queue: "ML_Queue" })).to.include(
+      "queue (a GPUQueue's name) must be an object name",
+    );
     const immutable = await client
       .patch(GPUJobs, "resnet", namespace, "merge", { spec: { queue: "other" } })
       .then(

@@ -214,6 +214,16 @@ describe("ai: GPU scheduler on kwok GPU nodes", function () {
     );
     expect(await refused({ queue: q, gpuFraction: { computePercent: 150, memoryMiB: 10 } })).to.match(/100%/);
     expect(await refused({ queue: q })).to.match(/exactly one of gpus/);
+    // A pod template no pod can come of: refused, not "binding 1 replicas" forever.
+    expect(await refused({ queue: q, gpus: 1, template: { spec: { containers: [] } } })).to.match(
+      /template.spec.containers must list at least one container/,
+    );
+    expect(await refused({ queue: q, gpus: 1, template: { spec: {} } as GPUJobSpec["template"] })).to.match(
+      /spec.template.spec.containers: Required value/,
+    );
+    expect(await refused({ queue: "Not_A_Queue", gpus: 1 })).to.match(
+      /queue \(a GPUQueue's name\) must be an object name/,
+    );
     await h.job("noqueue", { queue: "no-such-queue", gpus: 1 });
     const nq = await h.waitReason("noqueue", "QueueNotFound");
     expect(h.ready(nq)?.message).to.match(/no-such-queue/);

@@ -143,6 +143,25 @@ describe("compute: VirtualMachine", function () {
       admin.create(VirtualMachineResource, vm("b", ns, { memory: "lots", runtimeClassName: "kata" })),
     );
     expect(badMem).to.match(/memory must be a quantity/);
+    // Strings that are times and names are checked for their form, with what is expected.
+    const badReboot = await errorOf(
+      admin.create(
+        VirtualMachineResource,
+        vm("b", ns, { rebootRequestedAt: "yesterday", runtimeClassName: "kata" }),
+      ),
+    );
+    expect(badReboot).to.match(/rebootRequestedAt must be an RFC 3339 time such as "2026-11-27T12:00:00Z"/);
+    const badNic = await errorOf(
+      admin.create(
+        VirtualMachineResource,
+        vm("b", ns, { interfaces: [{ name: "eth0", subnet: "My Subnet" }], runtimeClassName: "kata" }),
+      ),
+    );
+    expect(badNic).to.match(/an interface's subnet must be an object name/);
+    const badRc = await errorOf(
+      admin.create(VirtualMachineResource, vm("b", ns, { runtimeClassName: "Kata!" })),
+    );
+    expect(badRc).to.match(/runtimeClassName must be an object name/);
     const rc = await errorOf(
       admin.create(VirtualMachineResource, vm("c", ns, { runtimeClassName: "gvisor" })),
     );

@@ -258,5 +258,12 @@ describe("edge operator in one cluster", function () {
       )
       .catch((e: unknown) => e);
     expect(String(err4)).to.contain("In and NotIn need values");
+    const err5 = await client
+      .create(EdgeClusters, edgeCluster(uniqueName("badref"), "edge_a.kubeconfig", {}, "Default"))
+      .catch((e: unknown) => e);
+    expect(String(err5)).to.contain(
+      "kubeconfigSecretRef.namespace must be lower-case letters, digits and '-'",
+    );
+    expect(String(err5)).to.contain("kubeconfigSecretRef.name must be an object name");
   });
 });

@@ -1,15 +1,18 @@
 // The local control plane's own behaviour: several named clusters side by side, a clean
-// `down`, and clear errors for a missing Go, a taken port and a component that will not start.
+// `down` (in seconds, even while the process that started the cluster lives), and clear errors for a missing Go, a taken port and a component that will not start.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { expect } from "chai";
 import { Resources } from "../../pkg/kube/resource.ts";
-import { COMPONENTS, isAlive, LocalCluster } from "../../pkg/localcluster/cluster.ts";
+import { COMPONENTS, clusterDir, isAlive, LocalCluster } from "../../pkg/localcluster/cluster.ts";
+import { processState } from "../../pkg/localcluster/process.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
+import { waitFor } from "../../pkg/testing/wait.ts";
 
 describe("local control plane", function () {
   this.timeout(120_000);
@@ -36,6 +39,55 @@ describe("local control plane", function () {
     expect(existsSync(other.state.dir)).to.equal(false);
     // The shared cluster is untouched.
     expect(Object.values(shared.running()).every(Boolean)).to.equal(true);
+  });
+
+  it("cluster down finishes in seconds while the process that started the cluster lives and cannot reap", async () => {
+    const name = uniqueName("held");
+    const starter = spawn(process.execPath, ["--import", "tsx", "test/fixtures/cluster-starter.ts", name], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        createInterface({ input: starter.stdout as NodeJS.ReadableStream }).once("line", resolve);
+        starter.once("exit", (code) => reject(new Error(`cluster starter exited early (${code})`)));
+      });
+      const pids = Object.values((JSON.parse(line) as { pids: Record<string, number> }).pids);
+      expect(pids).to.have.length(COMPONENTS.length);
+      // Stopped (as a suspended or busy `npm start` is), the starter cannot reap: each component
+      // killed stays a zombie of it, which kill(pid, 0) still answers for.
+      process.kill(starter.pid as number, "SIGSTOP");
+      const t0 = Date.now();
+      const down = spawnSync(
+        process.execPath,
+        ["--import", "tsx", "bin/centaurus.ts", "cluster", "down", "--name", name],
+        {
+          encoding: "utf8",
+          timeout: 30_000,
+        },
+      );
+      const seconds = (Date.now() - t0) / 1000;
+      expect(down.status, `${down.stderr} (after ${seconds} s)`).to.equal(0);
+      expect(down.stdout).to.contain(`cluster ${name} stopped and removed`);
+      expect(seconds, "seconds cluster down took").to.be.below(10);
+      expect(
+        pids.map(processState),
+        "the components were zombies while the starter was stopped",
+      ).to.deep.equal(pids.map(() => "Z"));
+      expect(existsSync(clusterDir(name)), "the cluster folder outlived down").to.equal(false);
+      // Running again, the starter reaps them: no zombie is left behind.
+      process.kill(starter.pid as number, "SIGCONT");
+      await waitFor(
+        "the starter to reap its components",
+        () => pids.every((p) => processState(p) === undefined),
+        {
+          timeoutMs: 10_000,
+        },
+      );
+    } finally {
+      if (starter.pid) process.kill(starter.pid, "SIGCONT");
+      starter.kill("SIGKILL");
+      await LocalCluster.load(name)?.down();
+    }
   });
 
   it("refuses a taken port with a message that says so", async () => {

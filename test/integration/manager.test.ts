@@ -3,8 +3,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { expect } from "chai";
-import { KubeClient } from "../../pkg/kube/client.ts";
-import { kubeConfigForToken } from "../../pkg/kube/config.ts";
+import type { KubeClient } from "../../pkg/kube/client.ts";
+import { clientForToken } from "../../pkg/kube/config.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import { InFlight } from "../../pkg/manager/in-flight.ts";
@@ -106,9 +106,7 @@ describe("manager (real kube-apiserver)", function () {
     const proxy = new TcpProxy("127.0.0.1", cluster.state.ports["kube-apiserver"]);
     const server = await proxy.start();
     proxy.hold();
-    const client = await KubeClient.fromKubeConfig(
-      kubeConfigForToken(server, cluster.state.tokens.admin ?? "", cluster.caData),
-    );
+    const client = clientForToken(server, cluster.state.tokens.admin ?? "", cluster.caData);
     const manager = new Manager({
       client,
       metricsBindAddress: "127.0.0.1:0",

@@ -1,7 +1,11 @@
 // Mizar networking against a real API server with kwok nodes: VPC/subnet readiness, pod and
 // VM endpoint wiring, address return, bad input, and IPAM across an operator restart.
 
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { expect } from "chai";
+import { type VirtualMachine, VirtualMachineResource } from "../../controllers/compute/api.ts";
+import { computeModule } from "../../controllers/compute/index.ts";
 import {
   type Endpoint,
   Endpoints,
@@ -25,6 +29,7 @@ import type { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
 import { createPod, installNetwork, podObject, startNetworkManager } from "../fixtures/network.ts";
+import { installModules, startManager, vm } from "../fixtures/tenancy.ts";
 
 interface EventObj extends KubeObject {
   reason?: string;
@@ -84,6 +89,16 @@ describe("network: VPCs, subnets and endpoints", function () {
     await client.create(Resources.Namespace, { metadata: { name: ns } });
     cleanup.push(() => client.delete(Resources.Namespace, ns));
     return ns;
+  };
+  /** A VPC <prefix>.0.0/16 with Ready subnets <t>-front (.1.0/24) and <t>-back (.2.0/24); returns t. */
+  const frontAndBack = async (prefix: string): Promise<string> => {
+    const t = uniqueName("t");
+    await createVPC(vpc(`${t}-vpc`, `${prefix}.0.0/16`, t));
+    await createSubnet(subnet(`${t}-front`, `${t}-vpc`, `${prefix}.1.0/24`));
+    await createSubnet(subnet(`${t}-back`, `${t}-vpc`, `${prefix}.2.0/24`));
+    await waitReady(Subnets, `${t}-front`);
+    await waitReady(Subnets, `${t}-back`);
+    return t;
   };
   const endpointOf = (ns: string, name: string) =>
     waitFor(`endpoint ${ns}/${name}`, () => client.get<Endpoint>(Endpoints, name, ns));
@@ -181,13 +196,8 @@ describe("network: VPCs, subnets and endpoints", function () {
   });
 
   it("gives a VM's launcher pod one endpoint per named subnet", async () => {
-    const t = uniqueName("t");
+    const t = await frontAndBack("10.30");
     const ns = await newNamespace("vm");
-    await createVPC(vpc(`${t}-vpc`, "10.30.0.0/16", t));
-    await createSubnet(subnet(`${t}-front`, `${t}-vpc`, "10.30.1.0/24"));
-    await createSubnet(subnet(`${t}-back`, `${t}-vpc`, "10.30.2.0/24"));
-    await waitReady(Subnets, `${t}-front`);
-    await waitReady(Subnets, `${t}-back`);
     await createPod(client, ns, "virt-launcher-vm1", {
       labels: { "compute.centaurus.io/vm": "vm1" },
       annotations: { [SUBNET_ANNOTATION]: `${t}-front, ${t}-back` },
@@ -202,6 +212,46 @@ describe("network: VPCs, subnets and endpoints", function () {
     });
     expect(pod.metadata.annotations?.[IPS_ANNOTATION]).to.equal(`eth0=${eth0.spec.ip},eth1=${eth1.spec.ip}`);
     await client.delete(Resources.Pod, "virt-launcher-vm1", ns);
+  });
+
+  it("shows a VM's VPC addresses, per interface, as its status IPs: those of its VPCEndpoints", async () => {
+    const t = await frontAndBack("10.31");
+    const ns = await newNamespace("vmip");
+    await installModules(client, [computeModule]);
+    const compute = await startManager(client, [computeModule]);
+    try {
+      const interfaces = [
+        { name: "public", subnet: `${t}-front` },
+        { name: "private", subnet: `${t}-back` },
+      ];
+      await client.create(VirtualMachineResource, vm("twonic", ns, { interfaces }));
+      const eth0 = await endpointOf(ns, "twonic-launcher");
+      const eth1 = await endpointOf(ns, "twonic-launcher.eth1");
+      expect(eth0.spec.subnet).to.equal(`${t}-front`);
+      expect(eth1.spec.subnet).to.equal(`${t}-back`);
+      const shown = await waitFor("the VM to show its VPC addresses", async () => {
+        const v = await client.get<VirtualMachine>(VirtualMachineResource, "twonic", ns);
+        if (v.status?.interfaces?.length === 2) return v;
+        throw new Error(JSON.stringify(v.status ?? {}));
+      });
+      expect(shown.status?.ipAddresses).to.deep.equal([eth0.spec.ip, eth1.spec.ip]);
+      expect(shown.status?.interfaces).to.deep.equal([
+        { name: "public", ip: eth0.spec.ip },
+        { name: "private", ip: eth1.spec.ip },
+      ]);
+      // The IP column, as `kubectl get vm` prints it, is eth0's VPC address, not the pod IP.
+      const get = spawnSync(
+        join(cluster.state.binDir, "kubectl"),
+        ["--kubeconfig", cluster.kubeconfigPath, "get", "vm", "twonic", "-n", ns],
+        { encoding: "utf8" },
+      );
+      const [header = "", row = ""] = get.stdout.trim().split("\n");
+      const cells = Object.fromEntries(header.split(/\s+/).map((h, i) => [h, row.split(/\s+/)[i]]));
+      expect(cells.IP, get.stdout + get.stderr).to.equal(eth0.spec.ip);
+      await client.delete(VirtualMachineResource, "twonic", ns);
+    } finally {
+      await compute.stop();
+    }
   });
 
   it("rejects or refuses bad input with a clear reason and makes nothing half-way", async () => {

@@ -1,12 +1,16 @@
 // Runs the worked examples of docs/tenancy.md and docs/virtual-machines.md: every YAML block
 // is applied (server-side apply, as kubectl does) as the user its "# as:" line names, and
-// what its "# wait:" / "# expect-error:" / "# delete:" lines promise is checked.
+// what its "# wait:" / "# expect-error:" / "# delete:" lines promise is checked; the tables
+// its console blocks show (`$ kubectl get ...`) are what kubectl prints at that point.
 
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
 import { VirtualMachineResource } from "../../controllers/compute/api.ts";
 import { computeModule } from "../../controllers/compute/index.ts";
+import { networkModule } from "../../controllers/network/index.ts";
 import { TenantResource } from "../../controllers/tenancy/api.ts";
 import { tenancyModule } from "../../controllers/tenancy/index.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
@@ -36,13 +40,29 @@ const KINDS: Record<string, ResourceType> = {
 interface Block {
   directives: Record<string, string>;
   objects: KubeObject[];
+  /** A console block's `$ kubectl get` tables: the command and the lines the page shows. */
+  tables: Array<{ command: string; lines: string[] }>;
 }
 
-/** The YAML blocks of a markdown page with their "# key: value" directives (pure). */
+/** The `$ kubectl get` commands of a console block that print a table (no -o), with their output. */
+function consoleTables(text: string): Block["tables"] {
+  return text
+    .split(/^\$ /m)
+    .slice(1)
+    .map((chunk) => chunk.trimEnd().split("\n"))
+    .map(([command = "", ...lines]) => ({ command, lines }))
+    .filter((t) => /^kubectl get /.test(t.command) && !/ -o /.test(t.command));
+}
+
+/** The YAML and console blocks of a markdown page, in order, with their "# key: value" directives (pure). */
 function yamlBlocks(markdown: string): Block[] {
   const out: Block[] = [];
-  for (const m of markdown.matchAll(/```yaml\n([\s\S]*?)```/g)) {
-    const text = m[1] ?? "";
+  for (const m of markdown.matchAll(/```(yaml|console)\n([\s\S]*?)```/g)) {
+    const text = m[2] ?? "";
+    if (m[1] === "console") {
+      out.push({ directives: {}, objects: [], tables: consoleTables(text) });
+      continue;
+    }
     const directives: Record<string, string> = {};
     for (const line of text.split("\n")) {
       const d = /^# ([a-z-]+): (.*)$/.exec(line);
@@ -51,7 +71,7 @@ function yamlBlocks(markdown: string): Block[] {
     const objects = parseAllDocuments(text)
       .map((doc) => doc.toJS() as KubeObject | null)
       .filter((o): o is KubeObject => o !== null && typeof o === "object");
-    out.push({ directives, objects });
+    out.push({ directives, objects, tables: [] });
   }
   return out;
 }
@@ -88,6 +108,42 @@ function satisfied(obj: KubeObject & Status, what: string): boolean {
   );
 }
 
+// Columns whose values differ from run to run (which kwok node, allocated VNIs, age).
+const VARYING = new Set(["AGE", "NODE", "VNI"]);
+
+/** Whether kubectl's table is the page's, cell by cell, but for the VARYING columns (pure). */
+function sameTable(shown: string[], printed: string[]): boolean {
+  const cells = (l: string) => l.trim().split(/\s+/);
+  const header = cells(shown[0] ?? "");
+  if (printed.length !== shown.length || cells(printed[0] ?? "").join(" ") !== header.join(" ")) return false;
+  return shown.slice(1).every((row, r) => {
+    const got = cells(printed[r + 1] ?? "");
+    return cells(row).every((c, i) => VARYING.has(header[i] ?? "") || got[i] === c);
+  });
+}
+
+/** Runs a page's `kubectl get` as admin until it prints the page's table (or times out). */
+async function checkTable(cluster: LocalCluster, i: number, t: Block["tables"][number]): Promise<void> {
+  let printed = "";
+  await waitFor(
+    `block ${i}: \`${t.command}\` to print the page's table`,
+    () => {
+      const args = t.command.split(" ").slice(1);
+      const run = spawnSync(
+        join(cluster.state.binDir, "kubectl"),
+        ["--kubeconfig", cluster.kubeconfigPath, ...args],
+        {
+          encoding: "utf8",
+        },
+      );
+      printed = run.stdout + run.stderr;
+      if (sameTable(t.lines, printed.trimEnd().split("\n"))) return true;
+      throw new Error(`kubectl printed:\n${printed}`);
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+}
+
 for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
   describe(`worked example: ${page}`, function () {
     this.timeout(180_000);
@@ -99,10 +155,14 @@ for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
     before(async () => {
       cluster = testCluster();
       admin = await cluster.clientFor();
-      await installModules(admin, [tenancyModule, computeModule]);
+      // The VM page's VM has an address in its tenant's VPC: the network pillar runs too.
+      const modules = page.includes("virtual")
+        ? [tenancyModule, computeModule, networkModule]
+        : [tenancyModule, computeModule];
+      await installModules(admin, modules);
       if (page.includes("virtual"))
         await waitQuotaCounts(admin, "count/virtualmachines.compute.centaurus.io");
-      manager = await startManager(admin, [tenancyModule, computeModule]);
+      manager = await startManager(admin, modules);
     });
     after(async () => {
       await manager.stop();
@@ -114,6 +174,7 @@ for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
       const blocks = yamlBlocks(readFileSync(page, "utf8"));
       expect(blocks.length).to.be.greaterThan(3);
       for (const [i, b] of blocks.entries()) {
+        for (const t of b.tables) await checkTable(cluster, i, t);
         const who = b.directives.as ?? "admin";
         let client = clients.get(who);
         if (!client) {

@@ -81,6 +81,34 @@ describe("compute: VM status from its launcher", () => {
     expect(s.ipAddresses).to.deep.equal(["10.244.0.7"]);
     expect(s.conditions?.[0]).to.include({ type: "Ready", status: "True" });
   });
+  it("shows the VPC addresses the network pillar wrote on the launcher, per interface, rather than the pod IP", () => {
+    const running = (annotations: Record<string, string>) =>
+      pod({ node: "n1", phase: "Running", metadata: { name: "web-launcher", annotations } });
+    const one = observe(vm(), running({ "network.centaurus.io/ip": "10.10.0.2" }), undefined);
+    expect(one.ipAddresses).to.deep.equal(["10.10.0.2"]);
+    expect(one.interfaces).to.deep.equal([{ name: "eth0", ip: "10.10.0.2" }]);
+    const nics = [
+      { name: "public", subnet: "front" },
+      { name: "private", subnet: "back" },
+    ];
+    const two = observe(
+      vm({ interfaces: nics }),
+      running({
+        "network.centaurus.io/ip": "10.1.0.5",
+        "network.centaurus.io/ips": "eth0=10.1.0.5,eth1=10.2.0.9",
+      }),
+      undefined,
+    );
+    expect(two.ipAddresses).to.deep.equal(["10.1.0.5", "10.2.0.9"]);
+    expect(two.interfaces).to.deep.equal([
+      { name: "public", ip: "10.1.0.5" },
+      { name: "private", ip: "10.2.0.9" },
+    ]);
+    // The launcher asks the network pillar for those subnets, eth0 first.
+    expect(desiredLauncher(vm({ interfaces: nics }), "acme").metadata.annotations).to.include({
+      "network.centaurus.io/subnet": "front,back",
+    });
+  });
   it("an unschedulable launcher gives False conditions with reason Unschedulable and the scheduler's words", () => {
     const s = observe(
       vm(),

@@ -11,8 +11,7 @@ import {
   generationChanged,
   labelsChanged,
 } from "../../pkg/controller/predicates.ts";
-import { KubeClient } from "../../pkg/kube/client.ts";
-import { kubeConfigForToken } from "../../pkg/kube/config.ts";
+import { clientForToken } from "../../pkg/kube/config.ts";
 import { type LabelSelector, selectorMatches, selectorString } from "../../pkg/kube/label-selector.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
@@ -141,7 +140,7 @@ describe("runtime primitives", () => {
 
   describe("shared informer options", () => {
     it("are fixed by the first caller: a different transform, or an index added after the start, is an error", async () => {
-      const client = await KubeClient.fromKubeConfig(kubeConfigForToken("https://127.0.0.1:1", "t"));
+      const client = clientForToken("https://127.0.0.1:1", "t");
       const factory = new SharedInformerFactory(client);
       const transform = (o: KubeObject) => o;
       const first = factory.informerFor(Resources.Pod, { transform });
