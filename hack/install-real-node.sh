@@ -3,7 +3,7 @@
 # what is there: Debian packages, kubelet built from the pinned module graph, the node images.
 # Real nodes need root. Where this machine cannot have them (not root, no apt-get, a package
 # that will not install), prints ONE line saying why and how to get them, and exits 0:
-# kwok-only clusters keep working. `--check` only checks root and the packages, installing nothing.
+# kwok-only clusters keep working (CENTAURUS_REAL_NODES=off asks for that on purpose). `--check` only checks root and the packages, installing nothing.
 # The last line of stdout is "real nodes: ready" or "real nodes: unavailable: <why>".
 set -euo pipefail
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -11,6 +11,7 @@ check_only=false
 [[ "${1:-}" == --check ]] && check_only=true
 
 unavailable() { echo "real nodes: unavailable: $*"; exit 0; }
+[[ "${CENTAURUS_REAL_NODES:-}" == off ]] && unavailable "turned off by CENTAURUS_REAL_NODES=off (unset it to use them)"
 
 # command → Debian package that provides it
 declare -A pkgs=(
