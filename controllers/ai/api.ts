@@ -79,6 +79,10 @@ export interface GPUJob extends KubeObject {
 
 export interface GPUQueueSpec {
   owner: { kind: "Tenant" | "Team"; name: string };
+  /** Tenants besides a Tenant owner whose jobs may use this queue (set by cluster admins). */
+  tenants?: string[];
+  /** Usable by every tenant's jobs. */
+  shared?: boolean;
   weight?: number;
   guaranteedGPUs?: number;
   maxGPUs?: number;
@@ -246,6 +250,12 @@ export const GPUQueueCRD: CRDSpec = {
           name: { type: "string", minLength: 1 },
         },
       },
+      tenants: {
+        type: "array",
+        description: "Tenants besides a Tenant owner whose jobs may use this queue.",
+        items: { type: "string", maxLength: 63 },
+      },
+      shared: { type: "boolean", description: "Usable by every tenant's jobs." },
       weight: { type: "integer", minimum: 1, maximum: 1000, default: 1 },
       guaranteedGPUs: { type: "number", minimum: 0, default: 0 },
       maxGPUs: { type: "number", minimum: 0 },

@@ -27,7 +27,9 @@ import { GpuJobReconciler } from "./gpujob.ts";
 import { GpuQueueReconciler } from "./gpuqueue.ts";
 import { JOB_INFORMER, NODE_INFORMER, POD_INFORMER, QUEUE_INDEX } from "./informers.ts";
 import { JobWrites } from "./job-writes.ts";
+import { namespaceQueuesController } from "./namespace-queues.ts";
 import { GpuProfiler } from "./profiler.ts";
+import { queueAccessBinding, queueAccessPolicy } from "./queue-access.ts";
 import { GpuScheduler } from "./scheduler.ts";
 import { InvalidJobError } from "./validation.ts";
 
@@ -96,6 +98,7 @@ export function setupAiPillar(manager: Manager, client: KubeClient, opts: AiSetu
     smiPath: opts.smiPath,
   });
   manager.add(jobs).add(pods).add(queues).add(binder).add(profiler);
+  manager.add(namespaceQueuesController(client, manager.factory, log));
   return { scheduler, binder, profiler };
 }
 
@@ -145,6 +148,10 @@ function podController(scheduler: GpuScheduler, podReconciler: GpuPodReconciler,
 export const aiModule: ControllerModule = {
   name: "ai",
   crds: [GPUJobCRD, GPUQueueCRD],
+  manifests: [
+    { resource: Resources.ValidatingAdmissionPolicy, object: queueAccessPolicy },
+    { resource: Resources.ValidatingAdmissionPolicyBinding, object: queueAccessBinding },
+  ],
   rbac: [
     { apiGroups: ["ai.centaurus.io"], resources: ["gpujobs", "gpuqueues"], verbs: ["get", "list", "watch"] },
     {
@@ -156,6 +163,8 @@ export const aiModule: ControllerModule = {
     { apiGroups: [""], resources: ["pods/binding"], verbs: ["create"] },
     // patch: the profiler publishes nvidia-smi utilisation on its own node.
     { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch", "patch"] },
+    // The allowed-queues annotation on tenant namespaces.
+    { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch", "patch"] },
   ],
   setup(manager, client) {
     setupAi(manager, client);

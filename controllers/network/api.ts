@@ -46,6 +46,10 @@ export interface SubnetSpec {
   excludeIPs?: string[];
   /** Namespaces whose pods get an address here unless they name a subnet. */
   namespaces?: string[];
+  /** Tenants (besides the VPC's own) whose pods may join this subnet: opened by a cluster admin. */
+  tenants?: string[];
+  /** Open to every tenant's pods. */
+  shared?: boolean;
   bouncers: number;
 }
 
@@ -276,6 +280,8 @@ export const subnetCRD: CRDSpec = {
       gateway: ipField("Gateway address (default: the first host address)."),
       excludeIPs: strList("Addresses never handed out: IPs, CIDRs or ranges a.b.c.d..e.f.g.h.", 256, 40),
       namespaces: strList("Namespaces whose pods default to this subnet.", 1024, 63),
+      tenants: strList("Tenants besides the VPC's own whose pods may join this subnet.", 256, 63),
+      shared: { type: "boolean", description: "Open to the pods of every tenant." },
       bouncers: int("How many nodes act as bouncers (hold every endpoint of the subnet).", {
         minimum: 1,
         maximum: 64,

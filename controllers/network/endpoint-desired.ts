@@ -8,6 +8,7 @@ import {
   API_VERSION,
   type Endpoint,
   IP_ANNOTATION,
+  type IPAddress,
   IPS_ANNOTATION,
   type NamedPort,
   SUBNET_ANNOTATION,
@@ -17,12 +18,38 @@ import {
 } from "./api.ts";
 import { macFor } from "./ipam.ts";
 
-/** The tenant label a pod's network objects inherit (none when the pod has none). */
+/**
+ * The pod as its network objects describe it: its tenant label is its namespace's tenant (or
+ * none), whatever the pod itself carries — a tenant is known by its namespace.
+ */
+export function withNamespaceTenant(pod: Pod, tenant: string | undefined): Pod {
+  const { [TENANT_LABEL]: _own, ...labels } = pod.metadata.labels ?? {};
+  if (tenant) labels[TENANT_LABEL] = tenant;
+  return { ...pod, metadata: { ...pod.metadata, labels } };
+}
+
+/** The tenant label a pod's network objects inherit (see withNamespaceTenant). */
 export function tenantLabelOf(pod: {
   metadata: { labels?: Record<string, string> };
 }): Record<string, string> {
   const tenant = pod.metadata.labels?.[TENANT_LABEL];
   return tenant ? { [TENANT_LABEL]: tenant } : {};
+}
+
+/**
+ * Whether an endpoint's address was claimed for it (the claim names this endpoint and pod
+ * incarnation): the network controller claims before it writes the endpoint, so an endpoint
+ * without its claim was made by hand and enters no NodeProgram, whoever wrote it.
+ */
+export function claimedFor(e: Endpoint, claim: IPAddress | undefined): boolean {
+  const c = claim?.spec.endpoint;
+  return (
+    !!c &&
+    claim?.spec.ip === e.spec.ip &&
+    c.namespace === e.metadata.namespace &&
+    c.name === e.metadata.name &&
+    c.podUID === e.spec.pod.uid
+  );
 }
 
 /** eth0's Endpoint is named after the pod; further interfaces get a suffix. */

@@ -8,6 +8,8 @@ import { apply } from "../../pkg/kube/apply.ts";
 import type { Pod } from "../../pkg/kube/core.ts";
 import { isConflict, isNotFound } from "../../pkg/kube/errors.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
+import { TENANT_LABEL } from "../shared/tenant.ts";
+import { allowedSubnets, subnetRefusal } from "./access.ts";
 import { Endpoints, Subnets } from "./api.ts";
 import type { Claims } from "./claims.ts";
 import type { NetworkDeps } from "./deps.ts";
@@ -19,6 +21,7 @@ import {
   ipAnnotations,
   podHoldsAddresses,
   wantedSubnets,
+  withNamespaceTenant,
 } from "./endpoint-desired.ts";
 import {
   ENDPOINT_INFORMER,
@@ -82,6 +85,19 @@ async function ensureInterface(deps: NetworkDeps, claims: Claims, pod: Pod, subn
   return { ip: claim.spec.ip };
 }
 
+function refusedSubnets(deps: NetworkDeps, wanted: string[], tenant: string, ns: string) {
+  const { subnets, vpcs } = deps.inf;
+  const vpcOf = (n: string) => vpcs.store.get(n);
+  return subnetRefusal(
+    wanted,
+    tenant,
+    ns,
+    (n) => subnets.store.get(n),
+    vpcOf,
+    () => allowedSubnets(tenant, ns, subnets.store.list(), vpcOf),
+  );
+}
+
 export function endpointController(deps: NetworkDeps, claims: Claims): Controller {
   const { subnets, pods } = deps.inf;
   const { client } = deps;
@@ -116,10 +132,20 @@ export function endpointController(deps: NetworkDeps, claims: Claims): Controlle
       }
       const uid = pod.metadata.uid ?? "";
       const wanted = wantedSubnets(pod, subnets.store.byIndex(SUBNET_NAMESPACE_INDEX, ns));
+      const tenant = deps.inf.namespaces.store.get(ns)?.metadata.labels?.[TENANT_LABEL];
+      // Admission refuses these; a pod that slipped through (the namespace's list lagging) is
+      // not wired, and says why.
+      const refusal = tenant ? refusedSubnets(deps, wanted, tenant, ns) : undefined;
+      if (refusal) {
+        await deps.events.record(pod, "Warning", "SubnetNotAllowed", refusal);
+        await releasePod(deps, claims, ns, req.name, undefined, new Set());
+        return;
+      }
+      const view = withNamespaceTenant(pod, tenant);
       const keep = new Set(wanted.map((_, i) => endpointName(req.name, i)));
       const ips: string[] = [];
       for (const [i, subnetName] of wanted.entries()) {
-        const r = await ensureInterface(deps, claims, pod, subnetName, i);
+        const r = await ensureInterface(deps, claims, view, subnetName, i);
         if ("wait" in r) return r.wait;
         ips.push(r.ip);
       }

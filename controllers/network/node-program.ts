@@ -4,6 +4,7 @@
 
 import { Counter as PromCounter } from "prom-client";
 import { Controller } from "../../pkg/controller/controller.ts";
+import { anyOf, createdOnly, deletedOnly } from "../../pkg/controller/predicates.ts";
 import { type Watch, watch } from "../../pkg/controller/watch.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { NetworkPolicy } from "../../pkg/kube/core.ts";
@@ -14,6 +15,9 @@ import { bouncerMap, endpointNodes, nodesSelectedBy } from "./affected-nodes.ts"
 import {
   type Endpoint,
   Endpoints,
+  type IPAddress,
+  IPAddresses,
+  ipClaimName,
   type NodeProgram,
   type NodeProgramSpec,
   NodePrograms,
@@ -23,7 +27,14 @@ import {
   VPCs,
 } from "./api.ts";
 import type { NetworkDeps } from "./deps.ts";
-import { ENDPOINT_INFORMER, type NetworkInformers, NODE_INFORMER, SUBNET_INFORMER } from "./informers.ts";
+import { claimedFor } from "./endpoint-desired.ts";
+import {
+  CLAIM_INFORMER,
+  ENDPOINT_INFORMER,
+  type NetworkInformers,
+  NODE_INFORMER,
+  SUBNET_INFORMER,
+} from "./informers.ts";
 import { buildNodeProgram, WorldIndex } from "./program.ts";
 import { gatewayOf, isReady } from "./status.ts";
 import {
@@ -39,6 +50,12 @@ import {
 /** Least time between two rebuilds of the node-program index. */
 const WORLD_REBUILD_MS = 500;
 const WORLD_REBUILD_MAX_MS = 5_000;
+
+function claimedEndpoints(inf: NetworkInformers): Endpoint[] {
+  return inf.endpoints.store
+    .list()
+    .filter((e) => claimedFor(e, inf.claims.store.get(ipClaimName(e.spec.subnet, e.spec.ip))));
+}
 
 /** The compiler's view of the caches (pure mapping of the stores). */
 export function worldOf(inf: NetworkInformers): WorldIndex {
@@ -66,7 +83,8 @@ export function worldOf(inf: NetworkInformers): WorldIndex {
         gateway: s.status?.gateway ?? gatewayOf(s),
         bouncers: s.spec.bouncers ?? 1,
       })),
-    endpoints: inf.endpoints.store.list().map((e) => ({
+    // Only endpoints whose address was claimed for them: a hand-made one is ignored.
+    endpoints: claimedEndpoints(inf).map((e) => ({
       namespace: e.metadata.namespace ?? "",
       name: e.metadata.name ?? "",
       pod: e.spec.pod.name,
@@ -84,6 +102,20 @@ export function worldOf(inf: NetworkInformers): WorldIndex {
       .list()
       .map((n) => ({ name: n.metadata.name ?? "", labels: n.metadata.labels ?? {} })),
     policies: inf.policies.store.list(),
+  });
+}
+
+/** A claim arriving after its endpoint lets the endpoint in (see claimedEndpoints): its nodes recompile. */
+function claimWatch(inf: NetworkInformers, byEndpoint: (e: Endpoint) => Iterable<string>, delayMs: number) {
+  return watch<IPAddress>({
+    resource: IPAddresses,
+    informer: CLAIM_INFORMER,
+    map: (c) => {
+      const e = inf.endpoints.store.get(`${c.spec.endpoint.namespace}/${c.spec.endpoint.name}`);
+      return e ? byEndpoint(e) : [];
+    },
+    predicate: anyOf(createdOnly, deletedOnly),
+    delayMs,
   });
 }
 
@@ -130,6 +162,7 @@ function derivedWorld(inf: NetworkInformers) {
       predicate: endpointSpecChanged,
       delayMs,
     }),
+    claimWatch(inf, byEndpoint, delayMs),
     watch({ resource: Resources.NetworkPolicy, map: byPolicy, predicate: policyChanged, delayMs }),
     watch({ resource: Resources.Namespace, map: all, predicate: namespaceLabelsChanged, delayMs }),
     watch<VPC>({ resource: VPCs, map: all, predicate: specOrReadinessChanged, delayMs }),

@@ -3,8 +3,9 @@
 // Tenant, whose namespaces are the tenant's (labelled tenancy.centaurus.io/tenant=<tenant>).
 // Runs only when the Tenant kind is installed: this module does not define it.
 
+import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import { Controller, TerminalError } from "../../pkg/controller/controller.ts";
-import { mapByLabel } from "../../pkg/controller/mappers.ts";
+import { mapAll, mapByLabel } from "../../pkg/controller/mappers.ts";
 import { watch } from "../../pkg/controller/watch.ts";
 import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
@@ -14,7 +15,9 @@ import { defineResource, Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
+import { ALLOWED_SUBNETS_ANNOTATION, allowedSubnets } from "./access.ts";
 import { API_VERSION, type Subnet, Subnets, type VPC, VPCs } from "./api.ts";
+import { SUBNET_INFORMER } from "./informers.ts";
 import { isCIDR } from "./ipam.ts";
 
 export const Tenants = defineResource<TenantView>({
@@ -89,24 +92,64 @@ export async function tenantKindInstalled(client: KubeClient): Promise<boolean> 
   }
 }
 
-export function tenantNetworkController(client: KubeClient, logger?: Logger): Controller {
+const ACCESS_FIELD_MANAGER = "centaurus-network-access";
+
+/**
+ * Writes on each of the tenant's namespaces the subnets its pods may join (its own field
+ * manager, so the tenancy controller's apply of the namespace never removes it).
+ */
+async function keepAllowedSubnets(
+  client: KubeClient,
+  tenant: string,
+  namespaces: readonly KubeObject[],
+  subnets: readonly Subnet[],
+  vpcOf: (name: string) => VPC | undefined,
+): Promise<void> {
+  for (const ns of namespaces) {
+    const name = ns.metadata.name ?? "";
+    const allowed = allowedSubnets(tenant, name, subnets, vpcOf).join(", ");
+    if (ns.metadata.annotations?.[ALLOWED_SUBNETS_ANNOTATION] === allowed) continue;
+    // A merge patch, not an apply: it never creates a namespace that was deleted meanwhile.
+    const body = { metadata: { annotations: { [ALLOWED_SUBNETS_ANNOTATION]: allowed } } };
+    await client
+      .patch(Resources.Namespace, name, undefined, "merge", body, { fieldManager: ACCESS_FIELD_MANAGER })
+      .catch((err) => {
+        if (!isNotFound(err)) throw err;
+      });
+  }
+}
+
+export function tenantNetworkController(
+  client: KubeClient,
+  factory: SharedInformerFactory,
+  logger?: Logger,
+): Controller {
   const events = new EventRecorder(client, "centaurus.io/network", "network", logger);
+  const tenants = factory.informerFor(Tenants);
   return new Controller({
     name: "network-tenant",
     for: Tenants,
     owns: [{ resource: VPCs }, { resource: Subnets }],
-    // A tenant's namespaces are its default subnet's namespaces.
-    watches: [watch({ resource: Resources.Namespace, map: mapByLabel(TENANT_LABEL, { namespaced: false }) })],
+    watches: [
+      // A tenant's namespaces are its default subnet's namespaces.
+      watch({ resource: Resources.Namespace, map: mapByLabel(TENANT_LABEL, { namespaced: false }) }),
+      // Any subnet may be opened to any tenant (spec.tenants, spec.shared): few tenants, few subnets.
+      watch({ resource: Subnets, informer: SUBNET_INFORMER, map: mapAll(tenants) }),
+      watch({ resource: VPCs, map: (v) => (v.spec.tenant ? [v.spec.tenant] : []) }),
+    ],
     concurrency: 2,
     logger,
     reconcile: async (req, ctx) => {
       const tenant = ctx.cache.informerFor(Tenants).store.get(req.key);
       if (!tenant || tenant.metadata.deletionTimestamp) return; // its VPC and Subnet go with it (owner references)
-      const namespaces = ctx.cache
+      const namespaceObjects = ctx.cache
         .informerFor(Resources.Namespace)
         .store.list()
-        .filter((n) => n.metadata.labels?.[TENANT_LABEL] === req.name && !n.metadata.deletionTimestamp)
-        .map((n) => n.metadata.name ?? "");
+        .filter((n) => n.metadata.labels?.[TENANT_LABEL] === req.name && !n.metadata.deletionTimestamp);
+      const namespaces = namespaceObjects.map((n) => n.metadata.name ?? "");
+      const vpcs = ctx.cache.informerFor(VPCs);
+      const subnets = ctx.cache.informerFor(Subnets, SUBNET_INFORMER).store.list();
+      await keepAllowedSubnets(client, req.name, namespaceObjects, subnets, (n) => vpcs.store.get(n));
       let desired: ReturnType<typeof desiredTenantNetwork>;
       try {
         desired = desiredTenantNetwork(tenant, namespaces);

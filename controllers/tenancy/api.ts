@@ -23,8 +23,18 @@ export interface Subject {
   name: string;
 }
 
+/** Pod Security Admission levels a Tenant may ask for (enforced on each of its namespaces). */
+export type PodSecurityLevel = "privileged" | "baseline" | "restricted";
+export const DEFAULT_POD_SECURITY: PodSecurityLevel = "baseline";
+
 export interface TenantSpec {
   admins?: Subject[];
+  /** Create and manage workloads, VMs and GPU jobs in every namespace of the tenant; no RBAC. */
+  members?: Subject[];
+  /** Read-only in every namespace of the tenant (Secrets excepted). */
+  viewers?: Subject[];
+  /** The Pod Security Admission level enforced on the tenant's namespaces (default baseline). */
+  podSecurity?: PodSecurityLevel;
   namespaces?: string[];
   /** Tenant-wide hard limits: cpu, memory, pods, nvidia.com/gpu, virtualmachines, or any ResourceQuota key. */
   quota?: Record<string, string | number>;
@@ -39,6 +49,8 @@ export interface TenantStatus {
   namespaces?: string[];
   hard?: Record<string, string>;
   used?: Record<string, string>;
+  /** used/hard per quota key in human units, one line for `kubectl get tenants`. */
+  usage?: string;
   /** While terminating: what deletion still waits for. */
   waitingFor?: string[];
   conditions?: Condition[];
@@ -51,6 +63,23 @@ export interface Tenant extends KubeObject {
 }
 
 const dnsLabel = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/**
+ * A short namespace name has no hyphen: "<tenant>-<short>" then splits at its last hyphen into
+ * exactly one (tenant, short), so two tenants can never ask for the same namespace.
+ */
+const shortNamePattern = "^[a-z0-9]+$";
+const subjectList = (description: string): JSONSchema => ({
+  type: "array",
+  description,
+  items: {
+    type: "object",
+    required: ["kind", "name"],
+    properties: {
+      kind: { type: "string", enum: ["User", "Group"] },
+      name: { type: "string", minLength: 1 },
+    },
+  },
+});
 const quantityMap: JSONSchema = {
   type: "object",
   additionalProperties: {
@@ -77,25 +106,35 @@ export const tenantCRD: CRDSpec = {
   spec: {
     type: "object",
     properties: {
-      admins: {
-        type: "array",
-        description: "RBAC subjects bound to the tenant-admin role in every namespace of the tenant.",
-        items: {
-          type: "object",
-          required: ["kind", "name"],
-          properties: {
-            kind: { type: "string", enum: ["User", "Group"] },
-            name: { type: "string", minLength: 1 },
-          },
-        },
+      admins: subjectList("RBAC subjects bound to the tenant-admin role in every namespace of the tenant."),
+      members: subjectList(
+        "Bound to the tenant-member role in every namespace: workloads, VMs and GPU jobs; no RBAC.",
+      ),
+      viewers: subjectList("Bound to the tenant-viewer role in every namespace: read-only, no Secrets."),
+      podSecurity: {
+        type: "string",
+        enum: ["privileged", "baseline", "restricted"],
+        default: DEFAULT_POD_SECURITY,
+        description:
+          "Pod Security Admission level enforced on the tenant's namespaces (set by cluster admins).",
       },
       namespaces: {
         type: "array",
         description:
-          "Short names of the tenant's namespaces, created as <tenant>-<name>; 'default' always exists.",
+          "Short names of the tenant's namespaces, created as <tenant>-<name>; 'default' always exists. No hyphens, so no two tenants' namespace names can collide.",
         maxItems: 100,
         "x-kubernetes-list-type": "set",
-        items: { type: "string", maxLength: 32, pattern: dnsLabel },
+        items: {
+          type: "string",
+          maxLength: 32,
+          "x-kubernetes-validations": [
+            {
+              rule: `self.matches('${shortNamePattern}')`,
+              message:
+                "a namespace short name is lowercase letters and digits, no hyphens (<tenant>-<name> must name one tenant's namespace only)",
+            },
+          ],
+        },
       },
       quota: { ...quantityMap, description: "Tenant-wide hard limits summed over all of its namespaces." },
       allowedRuntimeClasses: {
@@ -132,6 +171,7 @@ export const tenantCRD: CRDSpec = {
       namespaces: { type: "array", items: { type: "string" } },
       hard: stringMap,
       used: stringMap,
+      usage: { type: "string" },
       waitingFor: { type: "array", items: { type: "string" } },
       conditions: CONDITIONS_SCHEMA,
       observedGeneration: { type: "integer" },
@@ -140,9 +180,8 @@ export const tenantCRD: CRDSpec = {
   printerColumns: [
     { name: "Phase", type: "string", jsonPath: ".status.phase" },
     { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-    { name: "Namespaces", type: "string", jsonPath: ".status.namespaces" },
-    { name: "Used", type: "string", jsonPath: ".status.used", priority: 1 },
-    { name: "Hard", type: "string", jsonPath: ".status.hard", priority: 1 },
+    { name: "Used/Hard", type: "string", jsonPath: ".status.usage" },
+    { name: "Namespaces", type: "string", jsonPath: ".status.namespaces", priority: 1 },
   ],
 };
 

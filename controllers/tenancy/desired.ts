@@ -4,18 +4,38 @@
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { controllerReference } from "../../pkg/kube/object.ts";
 import {
+  DEFAULT_POD_SECURITY,
   namespaceName,
   RUNTIME_CLASS_LABEL_PREFIX,
   RUNTIME_RESTRICTED_LABEL,
   SHORT_NAME_LABEL,
+  type Subject,
   shortNames,
   TENANT_LABEL,
   type Tenant,
 } from "./api.ts";
-import { ALLOWED_RUNTIME_CLASSES_ANNOTATION, tenantAdminRules, tenantReaderRules } from "./policies.ts";
+import { ALLOWED_RUNTIME_CLASSES_ANNOTATION } from "./policies.ts";
 import { quotaKey } from "./quota.ts";
+import { tenantAdminRules, tenantMemberRules, tenantReaderRules, tenantViewerRules } from "./roles.ts";
 
 export const TENANT_ADMIN_ROLE = "tenant-admin";
+export const TENANT_MEMBER_ROLE = "tenant-member";
+export const TENANT_VIEWER_ROLE = "tenant-viewer";
+const PSA = "pod-security.kubernetes.io";
+
+/**
+ * Pod Security Admission labels: the level is enforced (and warned and audited) by the API
+ * server itself; tenant admins cannot edit namespaces, so they cannot lower it.
+ */
+export function podSecurityLabels(t: Tenant): Record<string, string> {
+  const level = t.spec.podSecurity ?? DEFAULT_POD_SECURITY;
+  return {
+    [`${PSA}/enforce`]: level,
+    [`${PSA}/enforce-version`]: "latest",
+    [`${PSA}/warn`]: level,
+    [`${PSA}/audit`]: level,
+  };
+}
 export const ISOLATION_POLICY = "tenant-isolation";
 export const DEFAULTS_LIMIT_RANGE = "tenant-defaults";
 
@@ -31,7 +51,11 @@ export function desiredNamespaces(t: Tenant): KubeObject[] {
   const name = tenantName(t);
   const allowed = [...(t.spec.allowedRuntimeClasses ?? [])].sort();
   return shortNames(t.spec).map((short) => {
-    const labels: Record<string, string> = { [TENANT_LABEL]: name, [SHORT_NAME_LABEL]: short };
+    const labels: Record<string, string> = {
+      [TENANT_LABEL]: name,
+      [SHORT_NAME_LABEL]: short,
+      ...podSecurityLabels(t),
+    };
     const annotations: Record<string, string> = {};
     if (allowed.length > 0) {
       labels[RUNTIME_RESTRICTED_LABEL] = "true";
@@ -58,20 +82,23 @@ export function desiredNamespacedObjects(
   const defaults: Record<string, string> = {};
   if ("cpu" in quota || "requests.cpu" in quota) defaults.cpu = "100m";
   if ("memory" in quota || "requests.memory" in quota) defaults.memory = "128Mi";
-  return {
-    role: {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "Role",
-      metadata: meta(TENANT_ADMIN_ROLE),
-      rules: tenantAdminRules(),
-    } as KubeObject,
-    roleBinding: {
+  const role = (n: string, rules: unknown) =>
+    ({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: meta(n), rules }) as KubeObject;
+  const binding = (n: string, who: Subject[] | undefined) =>
+    ({
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "RoleBinding",
-      metadata: meta(TENANT_ADMIN_ROLE),
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: TENANT_ADMIN_ROLE },
-      subjects: subjects(t),
-    } as KubeObject,
+      metadata: meta(n),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: n },
+      subjects: subjects(who),
+    }) as KubeObject;
+  return {
+    role: role(TENANT_ADMIN_ROLE, tenantAdminRules()),
+    roleBinding: binding(TENANT_ADMIN_ROLE, t.spec.admins),
+    memberRole: role(TENANT_MEMBER_ROLE, tenantMemberRules()),
+    memberBinding: binding(TENANT_MEMBER_ROLE, t.spec.members),
+    viewerRole: role(TENANT_VIEWER_ROLE, tenantViewerRules()),
+    viewerBinding: binding(TENANT_VIEWER_ROLE, t.spec.viewers),
     networkPolicy: {
       apiVersion: "networking.k8s.io/v1",
       kind: "NetworkPolicy",
@@ -97,8 +124,8 @@ export function desiredNamespacedObjects(
   };
 }
 
-function subjects(t: Tenant) {
-  return (t.spec.admins ?? []).map((s) => ({
+function subjects(who: Subject[] | undefined) {
+  return (who ?? []).map((s) => ({
     apiGroup: "rbac.authorization.k8s.io",
     kind: s.kind,
     name: s.name,
@@ -131,7 +158,7 @@ export function desiredClusterObjects(t: Tenant): {
       kind: "ClusterRoleBinding",
       metadata,
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRoleName(name) },
-      subjects: subjects(t),
+      subjects: subjects(t.spec.admins),
     } as KubeObject,
   };
 }

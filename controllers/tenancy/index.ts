@@ -2,12 +2,15 @@
 
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { ControllerModule, PolicyRule } from "../module.ts";
+import { addressesInstalled, VPC_ADDRESS_CRD } from "./addresses.ts";
 import { tenantCRD } from "./api.ts";
 import {
   runtimeClassBinding,
   runtimeClassPolicy,
   tenantGuardBinding,
   tenantGuardPolicy,
+  tenantLabelBinding,
+  tenantLabelPolicy,
 } from "./policies.ts";
 import { tenantController } from "./reconcile.ts";
 
@@ -34,6 +37,14 @@ export const tenancyRBAC: PolicyRule[] = [
   // Naming the objects a terminating namespace waits for (their finalizers) needs to list
   // whatever kinds the namespace controller reports as remaining.
   { apiGroups: ["*"], resources: ["*"], verbs: ["list"] },
+  // The addresses each tenant holds, for its status (when the network kinds are installed).
+  { apiGroups: ["network.centaurus.io"], resources: ["vpcaddresses"], verbs: ["get", "list", "watch"] },
+  {
+    apiGroups: ["apiextensions.k8s.io"],
+    resources: ["customresourcedefinitions"],
+    verbs: ["get"],
+    resourceNames: [VPC_ADDRESS_CRD],
+  },
 ];
 
 export const tenancyModule: ControllerModule = {
@@ -44,9 +55,11 @@ export const tenancyModule: ControllerModule = {
     { resource: Resources.ValidatingAdmissionPolicyBinding, object: tenantGuardBinding },
     { resource: Resources.ValidatingAdmissionPolicy, object: runtimeClassPolicy },
     { resource: Resources.ValidatingAdmissionPolicyBinding, object: runtimeClassBinding },
+    { resource: Resources.ValidatingAdmissionPolicy, object: tenantLabelPolicy },
+    { resource: Resources.ValidatingAdmissionPolicyBinding, object: tenantLabelBinding },
   ],
   rbac: tenancyRBAC,
-  setup(manager, client) {
-    manager.add(tenantController(client));
+  async setup(manager, client) {
+    manager.add(tenantController(client, { addresses: await addressesInstalled(client) }));
   },
 };

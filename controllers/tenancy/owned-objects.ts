@@ -17,6 +17,8 @@ import {
   desiredNamespaces,
   ISOLATION_POLICY,
   TENANT_ADMIN_ROLE,
+  TENANT_MEMBER_ROLE,
+  TENANT_VIEWER_ROLE,
 } from "./desired.ts";
 
 export interface NamespaceObject extends KubeObject {
@@ -134,6 +136,10 @@ export function sameRuntimeLabels(a: KubeObject, b: KubeObject): boolean {
 const NAMESPACED = {
   role: { type: Resources.Role, name: TENANT_ADMIN_ROLE },
   roleBinding: { type: Resources.RoleBinding, name: TENANT_ADMIN_ROLE },
+  memberRole: { type: Resources.Role, name: TENANT_MEMBER_ROLE },
+  memberBinding: { type: Resources.RoleBinding, name: TENANT_MEMBER_ROLE },
+  viewerRole: { type: Resources.Role, name: TENANT_VIEWER_ROLE },
+  viewerBinding: { type: Resources.RoleBinding, name: TENANT_VIEWER_ROLE },
   networkPolicy: { type: Resources.NetworkPolicy, name: ISOLATION_POLICY },
   limitRange: { type: LimitRangeResource, name: DEFAULTS_LIMIT_RANGE },
 } as const;

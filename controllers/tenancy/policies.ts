@@ -2,7 +2,6 @@
 // (not the controller hoping), and the per-tenant RBAC shapes (pure builders).
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
-import type { PolicyRule } from "../module.ts";
 import { GROUP, RUNTIME_CLASS_LABEL_PREFIX, RUNTIME_RESTRICTED_LABEL, TENANT_LABEL } from "./api.ts";
 
 const chartLabels = { "app.kubernetes.io/name": "centaurus", "app.kubernetes.io/part-of": "centaurus" };
@@ -10,6 +9,7 @@ export const ALLOWED_RUNTIME_CLASSES_ANNOTATION = "tenancy.centaurus.io/allowed-
 
 export const TENANT_GUARD_POLICY = "centaurus-tenant-admin-guard";
 export const RUNTIME_CLASS_POLICY = "centaurus-tenant-runtime-classes";
+export const TENANT_LABEL_POLICY = "centaurus-tenant-label";
 
 /** Equality of one spec field between the old and new Tenant, absent == absent. */
 function unchanged(field: string, empty: string): string {
@@ -41,8 +41,8 @@ export const tenantGuardPolicy: KubeObject = {
     ],
     validations: [
       {
-        expression: `variables.manager || (${unchanged("quota", "{}")} && ${unchanged("admins", "[]")} && ${unchanged("allowedRuntimeClasses", "[]")} && ${unchanged("network", "{}")})`,
-        messageExpression: `'tenant admins may change only spec.namespaces of Tenant ' + object.metadata.name + '; quota, admins, allowedRuntimeClasses and network are set by cluster admins (user ' + request.userInfo.username + ' may not manage tenants)'`,
+        expression: `variables.manager || (${unchanged("quota", "{}")} && ${unchanged("admins", "[]")} && ${unchanged("allowedRuntimeClasses", "[]")} && ${unchanged("network", "{}")} && ${unchanged("podSecurity", "'baseline'")})`,
+        messageExpression: `'tenant admins may change only spec.namespaces, members and viewers of Tenant ' + object.metadata.name + '; quota, admins, allowedRuntimeClasses, network and podSecurity are set by cluster admins (user ' + request.userInfo.username + ' may not manage tenants)'`,
         reason: "Forbidden",
       },
     ],
@@ -96,78 +96,44 @@ export const runtimeClassBinding: KubeObject = {
   spec: { policyName: RUNTIME_CLASS_POLICY, validationActions: ["Deny"] },
 } as KubeObject;
 
-/**
- * The tenant-admin Role in each namespace: full control of namespaced workloads and
- * configuration, read-only on the quota and limit objects the controller keeps (writing
- * them would lift the tenant's quota). Nothing here reaches cluster-scoped objects.
- */
-export function tenantAdminRules(): PolicyRule[] {
-  return [
-    {
-      apiGroups: [""],
-      resources: [
-        "pods",
-        "pods/log",
-        "pods/exec",
-        "pods/attach",
-        "pods/portforward",
-        "pods/ephemeralcontainers",
-        "services",
-        "services/proxy",
-        "endpoints",
-        "configmaps",
-        "secrets",
-        "serviceaccounts",
-        "serviceaccounts/token",
-        "persistentvolumeclaims",
-        "replicationcontrollers",
-        "replicationcontrollers/scale",
-        "podtemplates",
-      ],
-      verbs: ["*"],
-    },
-    {
-      apiGroups: [""],
-      resources: [
-        "resourcequotas",
-        "resourcequotas/status",
-        "limitranges",
-        "events",
-        "namespaces",
-        "namespaces/status",
-      ],
-      verbs: ["get", "list", "watch"],
-    },
-    {
-      apiGroups: [
-        "apps",
-        "batch",
-        "autoscaling",
-        "policy",
-        "networking.k8s.io",
-        "discovery.k8s.io",
-        "coordination.k8s.io",
-        "events.k8s.io",
-        "compute.centaurus.io",
-        "network.centaurus.io",
-        "ai.centaurus.io",
-      ],
-      resources: ["*"],
-      verbs: ["*"],
-    },
-    { apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles", "rolebindings"], verbs: ["*"] },
-  ];
-}
+const nsTenant = `namespaceObject.metadata.labels['${TENANT_LABEL}']`;
 
-/** Cluster-wide, only the tenant's own Tenant: read it, and change what the guard policy allows. */
-export function tenantReaderRules(tenant: string): PolicyRule[] {
-  return [
-    {
-      apiGroups: [GROUP],
-      resources: ["tenants"],
-      resourceNames: [tenant],
-      verbs: ["get", "watch", "update", "patch"],
+/**
+ * A tenant is known by its namespace: an object in a tenant namespace may carry the tenant
+ * label only with its namespace's tenant (a pod labelled as another tenant is refused, so
+ * nothing downstream can be fooled by it; the operator derives labels from the namespace anyway).
+ */
+export const tenantLabelPolicy: KubeObject = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "ValidatingAdmissionPolicy",
+  metadata: { name: TENANT_LABEL_POLICY, labels: chartLabels },
+  spec: {
+    failurePolicy: "Fail",
+    matchConstraints: {
+      namespaceSelector: { matchExpressions: [{ key: TENANT_LABEL, operator: "Exists" }] },
+      resourceRules: [
+        {
+          apiGroups: ["*"],
+          apiVersions: ["*"],
+          operations: ["CREATE", "UPDATE"],
+          resources: ["*"],
+          scope: "Namespaced",
+        },
+      ],
     },
-    { apiGroups: [GROUP], resources: ["tenants/status"], resourceNames: [tenant], verbs: ["get"] },
-  ];
-}
+    validations: [
+      {
+        expression: `!has(object.metadata.labels) || !('${TENANT_LABEL}' in object.metadata.labels) || object.metadata.labels['${TENANT_LABEL}'] == ${nsTenant}`,
+        messageExpression: `'label ${TENANT_LABEL}=' + object.metadata.labels['${TENANT_LABEL}'] + ' does not match namespace ' + namespaceObject.metadata.name + ', which belongs to tenant ' + ${nsTenant} + ': a tenant is known by its namespace; drop the label or set it to ' + ${nsTenant}`,
+        reason: "Forbidden",
+      },
+    ],
+  },
+} as KubeObject;
+
+export const tenantLabelBinding: KubeObject = {
+  apiVersion: "admissionregistration.k8s.io/v1",
+  kind: "ValidatingAdmissionPolicyBinding",
+  metadata: { name: TENANT_LABEL_POLICY, labels: chartLabels },
+  spec: { policyName: TENANT_LABEL_POLICY, validationActions: ["Deny"] },
+} as KubeObject;

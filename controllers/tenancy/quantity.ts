@@ -47,3 +47,54 @@ export function isQuantity(q: string): boolean {
     return false;
   }
 }
+
+const BINARY_UNITS: ReadonlyArray<[string, bigint]> = [
+  ["Ti", 1024n ** 4n],
+  ["Gi", 1024n ** 3n],
+  ["Mi", 1024n ** 2n],
+  ["Ki", 1024n],
+];
+
+/** Bytes (as milli-units) in the largest binary unit it reaches, to one decimal: "1.5Gi", "384Mi". */
+function humanBytes(milli: bigint): string {
+  const bytes = milli / 1000n;
+  for (const [unit, size] of BINARY_UNITS) {
+    if (bytes < size) continue;
+    const tenths = (bytes * 10n + size / 2n) / size;
+    return tenths % 10n === 0n ? `${tenths / 10n}${unit}` : `${tenths / 10n}.${tenths % 10n}${unit}`;
+  }
+  return String(bytes);
+}
+
+/** Whether a quota key counts bytes (memory, storage): shown in Ki/Mi/Gi/Ti, not digits. */
+function countsBytes(key: string): boolean {
+  return /(^|\.)(memory|storage|ephemeral-storage)$/.test(key) || key.endsWith("gpu-memory");
+}
+
+/** An amount of a quota key for people to read: bytes in binary units, others as formatMilli. */
+export function humanQuantity(key: string, milli: bigint): string {
+  return countsBytes(key) ? humanBytes(milli) : formatMilli(milli);
+}
+
+/**
+ * "cpu 2/32, memory 4Gi/64Gi, pods 1/40, ip-addresses 3": used/hard per limited key (sorted),
+ * then what is only counted, not limited (pure; unparsable amounts are shown as given).
+ */
+export function usageSummary(used: Record<string, string>, hard: Record<string, string>): string {
+  const show = (key: string, q: string | undefined) => {
+    if (q === undefined) return "0";
+    try {
+      return humanQuantity(key, parseMilli(q));
+    } catch {
+      return q;
+    }
+  };
+  const limited = Object.keys(hard)
+    .sort()
+    .map((k) => `${k} ${show(k, used[k])}/${show(k, hard[k])}`);
+  const counted = Object.keys(used)
+    .filter((k) => !(k in hard))
+    .sort()
+    .map((k) => `${k} ${show(k, used[k])}`);
+  return [...limited, ...counted].join(", ");
+}

@@ -6,6 +6,9 @@ import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
 import { labelIndex } from "../../pkg/cache/store.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
+import { mapByLabel } from "../../pkg/controller/mappers.ts";
+import { anyOf, createdOnly, deletedOnly } from "../../pkg/controller/predicates.ts";
+import { watch } from "../../pkg/controller/watch.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
@@ -13,6 +16,7 @@ import type { Logger } from "../../pkg/log.ts";
 import { setCondition } from "../../pkg/status/conditions.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import { addFinalizer } from "../../pkg/status/finalizers.ts";
+import { IP_ADDRESSES_KEY, VPCAddressResource } from "./addresses.ts";
 import { LimitRangeResource, TENANT_FINALIZER, TENANT_LABEL, type Tenant, TenantResource } from "./api.ts";
 import { BlockerFinder } from "./blockers.ts";
 import { TENANT_ADMIN_ROLE } from "./desired.ts";
@@ -23,6 +27,7 @@ import {
   type OwnedLookup,
   ownedByName,
 } from "./owned-objects.ts";
+import { usageSummary } from "./quantity.ts";
 import { keepQuota, type QuotaOutcome, type ResourceQuota, ROTATE_MS } from "./quota-keeper.ts";
 import { activeReadiness, writeStatus } from "./status.ts";
 import { terminate } from "./termination.ts";
@@ -62,6 +67,8 @@ export interface TenancyOptions {
   logger?: Logger;
   /** How often a terminating tenant re-checks what it waits for. */
   terminatingPollMs?: number;
+  /** Count the VPCAddresses each tenant holds (only when the network kinds are installed). */
+  addresses?: boolean;
 }
 
 export function tenantController(client: KubeClient, opts: TenancyOptions = {}): Controller {
@@ -71,6 +78,16 @@ export function tenantController(client: KubeClient, opts: TenancyOptions = {}):
     name: "tenant",
     for: TenantResource,
     owns: OWNED.map((resource) => ({ resource, informer: TENANT_OWNED_INFORMER })),
+    watches: opts.addresses
+      ? [
+          watch({
+            resource: VPCAddressResource,
+            informer: TENANT_OWNED_INFORMER,
+            map: mapByLabel(TENANT_LABEL, { namespaced: false }),
+            predicate: anyOf(createdOnly, deletedOnly),
+          }),
+        ]
+      : [],
     concurrency: opts.concurrency ?? 8,
     logger: opts.logger,
     reconcile: async (req, ctx) => {
@@ -84,7 +101,8 @@ export function tenantController(client: KubeClient, opts: TenancyOptions = {}):
       if (!t.metadata.finalizers?.includes(TENANT_FINALIZER)) {
         t = await addFinalizer(client, TenantResource, structuredClone(tenant) as Tenant, TENANT_FINALIZER);
       }
-      return await converge(client, t, owned, events, blockers, ctx.log);
+      const held = opts.addresses ? owned(VPCAddressResource).length : undefined;
+      return await converge(client, t, owned, events, blockers, ctx.log, held);
     },
   });
 }
@@ -96,6 +114,7 @@ async function converge(
   events: EventRecorder,
   discovery: BlockerFinder,
   log: Logger,
+  addressesHeld: number | undefined,
 ): Promise<{ requeueAfterMs: number } | undefined> {
   // 1. Namespaces: create/label the wanted ones, delete those taken off the list.
   const ns = await keepNamespaces(client, t, owned, events);
@@ -112,7 +131,9 @@ async function converge(
   await keepClusterObjects(client, t, owned);
 
   // 4. Status.
-  return await reportActive(client, t, events, ns, quota);
+  const used =
+    addressesHeld === undefined ? quota.used : { ...quota.used, [IP_ADDRESSES_KEY]: String(addressesHeld) };
+  return await reportActive(client, t, events, ns, { ...quota, used });
 }
 
 async function reportActive(
@@ -129,6 +150,7 @@ async function reportActive(
     namespaces: [...ns.wanted].sort(),
     hard: quota.hard,
     used: quota.used,
+    usage: usageSummary(quota.used, quota.hard),
     conditions: setCondition(t.status?.conditions, {
       type: "Ready",
       status: ready ? "True" : "False",

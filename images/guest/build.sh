@@ -30,7 +30,7 @@ modules="$work/kernel/lib/modules/$release/kernel"
 root="$work/initrd"
 mkdir -p "$root"/{bin,proc,sys,dev,etc,lib/modules}
 cp "$(command -v busybox)" "$root/bin/busybox"
-for applet in sh mount echo cat sleep poweroff reboot insmod base64 acpid mkdir printf chmod; do
+for applet in sh mount echo cat sleep poweroff reboot insmod base64 acpid mkdir printf chmod readlink; do
   ln -sf busybox "$root/bin/$applet"
 done
 # evdev and the ACPI button: the power button reaches acpid, which powers off cleanly.

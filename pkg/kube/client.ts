@@ -29,6 +29,8 @@ export interface RequestOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
   contentType?: string;
+  /** The Accept header (default application/json), e.g. a Table as kubectl asks for one. */
+  accept?: string;
   signal?: AbortSignal;
 }
 
@@ -124,7 +126,7 @@ export class KubeClient {
     for (const [k, v] of Object.entries(opts.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
-    const headers: Record<string, string> = { Accept: "application/json" };
+    const headers: Record<string, string> = { Accept: opts.accept ?? "application/json" };
     for (const [k, v] of Object.entries(this.baseOptions.headers ?? {})) {
       if (typeof v === "string") headers[k] = v;
     }

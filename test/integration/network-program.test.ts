@@ -82,7 +82,8 @@ describe("network: node programs and net check", function () {
         (await hasLocal("kwok-plain-2", "batch")),
     );
   });
-  after(async () => {
+  // A function, not an arrow: this mocha's Suite#timeout would re-arm the finished tests' timers.
+  after(async function () {
     this.timeout(60_000);
     await client.delete(Resources.Namespace, ns).catch(() => undefined);
     await client.delete(Resources.Namespace, otherNs).catch(() => undefined);

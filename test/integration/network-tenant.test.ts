@@ -68,7 +68,8 @@ describe("network: a tenant's default VPC and subnet", function () {
     await networkModule.setup(manager, client);
     await manager.start();
   });
-  after(async () => {
+  // A function, not an arrow: this mocha's Suite#timeout would re-arm the finished tests' timers.
+  after(async function () {
     this.timeout(60_000);
     await client.delete(Resources.Namespace, ns).catch(() => undefined);
     // The tenant first (so nothing re-applies its network), then help the garbage collector:

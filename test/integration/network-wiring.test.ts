@@ -113,7 +113,9 @@ describe("network: VPCs, subnets and endpoints", function () {
     await manager?.stop();
     client?.close();
   });
-  afterEach(async () => {
+  // Functions, not arrows, where this.timeout() is called: this mocha's Suite#timeout would
+  // re-arm the finished tests' timers.
+  afterEach(async function () {
     this.timeout(60_000);
     for (const fn of cleanup.reverse()) await fn();
     cleanup.length = 0;
@@ -372,7 +374,7 @@ describe("network: VPCs, subnets and endpoints", function () {
     for (const n of ["a", "b", "c"]) await client.delete(Resources.Pod, n, ns).catch(() => undefined);
   });
 
-  it("never hands out an address twice: 100 pods at once with the operator restarted half-way", async () => {
+  it("never hands out an address twice: 100 pods at once with the operator restarted half-way", async function () {
     this.timeout(240_000);
     const t = uniqueName("t");
     const ns = await newNamespace("burst");

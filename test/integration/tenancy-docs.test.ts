@@ -1,15 +1,19 @@
 // Runs the worked examples of docs/tenancy.md and docs/virtual-machines.md: every YAML block
 // is applied (server-side apply, as kubectl does) as the user its "# as:" line names, and
 // what its "# wait:" / "# expect-error:" / "# delete:" lines promise is checked; the tables
-// its console blocks show (`$ kubectl get ...`) are what kubectl prints at that point.
+// its console blocks show (`$ kubectl get ...`) are what kubectl prints at that point (every
+// row the page shows, cell by cell, but for the columns that vary from run to run).
 
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect } from "chai";
 import { parseAllDocuments } from "yaml";
+import { GPUJobs, GPUQueues } from "../../controllers/ai/api.ts";
+import { aiModule } from "../../controllers/ai/index.ts";
 import { VirtualMachineResource } from "../../controllers/compute/api.ts";
 import { computeModule } from "../../controllers/compute/index.ts";
+import { Endpoints } from "../../controllers/network/api.ts";
 import { networkModule } from "../../controllers/network/index.ts";
 import { TenantResource } from "../../controllers/tenancy/api.ts";
 import { tenancyModule } from "../../controllers/tenancy/index.ts";
@@ -35,7 +39,12 @@ const KINDS: Record<string, ResourceType> = {
   Deployment,
   Pod: Resources.Pod,
   Namespace: Resources.Namespace,
+  RoleBinding: Resources.RoleBinding,
+  VPCEndpoint: Endpoints,
+  GPUJob: GPUJobs,
+  GPUQueue: GPUQueues,
 };
+const MODULES = [tenancyModule, computeModule, networkModule, aiModule];
 
 interface Block {
   directives: Record<string, string>;
@@ -111,14 +120,24 @@ function satisfied(obj: KubeObject & Status, what: string): boolean {
 // Columns whose values differ from run to run (which kwok node, allocated VNIs, age).
 const VARYING = new Set(["AGE", "NODE", "VNI"]);
 
-/** Whether kubectl's table is the page's, cell by cell, but for the VARYING columns (pure). */
+/** Cells of a kubectl table line: columns are at least two spaces apart, a cell never is. */
+function cells(line: string): string[] {
+  return line.trim().split(/\s{2,}/);
+}
+
+/**
+ * Whether kubectl's table shows the page's: the same header, and every row the page shows
+ * (found by its first cell; other objects may exist too) cell by cell, but for the VARYING
+ * columns (pure).
+ */
 function sameTable(shown: string[], printed: string[]): boolean {
-  const cells = (l: string) => l.trim().split(/\s+/);
   const header = cells(shown[0] ?? "");
-  if (printed.length !== shown.length || cells(printed[0] ?? "").join(" ") !== header.join(" ")) return false;
-  return shown.slice(1).every((row, r) => {
-    const got = cells(printed[r + 1] ?? "");
-    return cells(row).every((c, i) => VARYING.has(header[i] ?? "") || got[i] === c);
+  if (cells(printed[0] ?? "").join("|") !== header.join("|")) return false;
+  const rows = printed.slice(1).map(cells);
+  return shown.slice(1).every((line) => {
+    const want = cells(line);
+    const got = rows.find((r) => r[0] === want[0]);
+    return got !== undefined && want.every((c, i) => VARYING.has(header[i] ?? "") || got[i] === c);
   });
 }
 
@@ -155,14 +174,10 @@ for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
     before(async () => {
       cluster = testCluster();
       admin = await cluster.clientFor();
-      // The VM page's VM has an address in its tenant's VPC: the network pillar runs too.
-      const modules = page.includes("virtual")
-        ? [tenancyModule, computeModule, networkModule]
-        : [tenancyModule, computeModule];
-      await installModules(admin, modules);
+      await installModules(admin, MODULES);
       if (page.includes("virtual"))
         await waitQuotaCounts(admin, "count/virtualmachines.compute.centaurus.io");
-      manager = await startManager(admin, modules);
+      manager = await startManager(admin, MODULES);
     });
     after(async () => {
       await manager.stop();

@@ -189,6 +189,11 @@ describe("tenancy: namespaces a tenant gets", () => {
       "tenancy.centaurus.io/runtime-classes-restricted": "true",
       "runtimeclass.tenancy.centaurus.io/kata": "allowed",
       "runtimeclass.tenancy.centaurus.io/vm": "allowed",
+      // Pod Security Admission at the tenant's level (baseline unless a cluster admin says otherwise).
+      "pod-security.kubernetes.io/enforce": "baseline",
+      "pod-security.kubernetes.io/enforce-version": "latest",
+      "pod-security.kubernetes.io/warn": "baseline",
+      "pod-security.kubernetes.io/audit": "baseline",
     });
   });
 });

@@ -1,0 +1,28 @@
+// The IP addresses a tenant holds, for its status: the network pillar's VPCAddress claims, which
+// carry the tenant of their pod's namespace (never the pod's own label) and are written by the
+// operator alone, so their count is trustworthy. Read only when the network kinds are installed.
+
+import type { KubeClient } from "../../pkg/kube/client.ts";
+import { isNotFound } from "../../pkg/kube/errors.ts";
+import { defineResource, Resources } from "../../pkg/kube/resource.ts";
+
+export const VPCAddressResource = defineResource({
+  group: "network.centaurus.io",
+  version: "v1alpha1",
+  plural: "vpcaddresses",
+  kind: "VPCAddress",
+  namespaced: false,
+});
+export const VPC_ADDRESS_CRD = "vpcaddresses.network.centaurus.io";
+/** The key under which status.used shows the addresses held (no quota: shown, not limited). */
+export const IP_ADDRESSES_KEY = "ip-addresses";
+
+export async function addressesInstalled(client: KubeClient): Promise<boolean> {
+  try {
+    await client.get(Resources.CustomResourceDefinition, VPC_ADDRESS_CRD);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
