@@ -117,6 +117,10 @@ start_dockerd() {
   exit 1
 }
 
+# One build at a time per cache (its dockerd data root is shared): a second caller waits, then
+# usually finds the image built.
+exec 8>"$CACHE/.operator-image.lock"
+flock 8
 if [[ ! -s "$TAR" ]]; then
   step "building $IMAGE from the Dockerfile (first time: a few minutes; cached by content)"
   start_dockerd
