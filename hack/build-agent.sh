@@ -16,6 +16,7 @@ if [[ "${1:-}" == "--dir" ]]; then
   exit 0
 fi
 if [[ -x "$BIN/centaurus-agent" && -x "$BIN/centaurus-cni" ]]; then
+  touch "$BIN" # in use: pruning below keeps recently used builds
   echo "agent and CNI plugin already built ($hash)" >&2
   echo "$BIN"
   exit 0
@@ -41,7 +42,11 @@ if [[ ! -x "$BIN/centaurus-agent" || ! -x "$BIN/centaurus-cni" ]]; then
   rm -rf "$BIN"
   mv "$tmp" "$BIN"
   echo "built in $((SECONDS - started)) s" >&2
-  # Keep the three newest builds (other worktrees may be on other hashes).
-  find "$CACHE/agent" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -rf
+  # Prune builds unused for a week, always keeping the three newest (other checkouts, and a
+  # test run of another one at this very moment, may be on other hashes).
+  find "$CACHE/agent" -mindepth 1 -maxdepth 1 -type d -printf '%T@ %p\n' | sort -rn | tail -n +4 | cut -d' ' -f2- |
+    while read -r old; do
+      if [[ -n "$(find "$old" -maxdepth 0 -mtime +7)" ]]; then rm -rf "$old"; fi
+    done
 fi
 echo "$BIN"

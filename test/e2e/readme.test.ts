@@ -76,6 +76,8 @@ describe("README (e2e)", function () {
       expect(status.status, status.stderr).to.equal(0);
       expect(status.stdout).to.match(/^VPCEndpoint +network\.centaurus\.io +\d+ +- +-/m);
       expect(status.stdout, status.stdout).to.contain("every object that has a Ready condition is Ready");
+      // No row counts an object that says it is not Ready (NOT READY, the fifth column, is 0).
+      expect(status.stdout, status.stdout).not.to.match(/^\S+ +\S+ +\d+ +\d+ +[1-9]/m);
     } finally {
       for (const name of ["root", "edge-1"]) {
         spawnSync("npx", ["tsx", "bin/centaurus.ts", "cluster", "down", "--name", name], {
