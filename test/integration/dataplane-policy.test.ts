@@ -94,6 +94,15 @@ describe("dataplane: NetworkPolicy enforced on real packets", function () {
       });
   }
 
+  /** The server's ingress: the client pods, on one port. */
+  const serverAllows = (port: number): NetworkPolicy["spec"] => ({
+    podSelector: { matchLabels: { app: "server" } },
+    policyTypes: ["Ingress"],
+    ingress: [
+      { from: [{ podSelector: { matchLabels: { role: "client" } } }], ports: [{ protocol: "TCP", port }] },
+    ],
+  });
+
   const deletePolicy = (name: string) => client.delete(Resources.NetworkPolicy, name, ns);
 
   before(async function () {
@@ -170,16 +179,7 @@ describe("dataplane: NetworkPolicy enforced on real packets", function () {
   });
 
   it("an ingress policy allows one port and denies another; replies pass, unrelated packets do not", async () => {
-    await applyPolicy("server-ingress", {
-      podSelector: { matchLabels: { app: "server" } },
-      policyTypes: ["Ingress"],
-      ingress: [
-        {
-          from: [{ podSelector: { matchLabels: { role: "client" } } }],
-          ports: [{ protocol: "TCP", port: 7000 }],
-        },
-      ],
-    });
+    await applyPolicy("server-ingress", serverAllows(7000));
     // The client deny-all for ingress: its own connections' replies still come in.
     await applyPolicy("client-deny", {
       podSelector: { matchLabels: { role: "client" } },
@@ -218,26 +218,22 @@ describe("dataplane: NetworkPolicy enforced on real packets", function () {
       });
       return { w, lines };
     };
+    await applyPolicy("server-ingress", serverAllows(7000));
+    await expectConnections([["client", "server", 7001, false]]);
     const opened = watch("client", "server", 7001); // denied now, allowed by the change
     const closed = watch("client", "server", 7000); // allowed now, denied by the change
     const never = watch("other", "server", 7001); // denied before and after
     try {
-      await waitFor("the watchers see the current policy", () =>
-        [opened.lines.at(-1)?.ok === false, closed.lines.at(-1)?.ok === true, never.lines.length > 0].every(
-          Boolean,
-        ),
+      await waitFor(
+        "the watchers see the current policy",
+        () =>
+          [opened.lines.at(-1)?.ok === false, closed.lines.at(-1)?.ok === true, never.lines.length > 0].every(
+            Boolean,
+          ),
+        { timeoutMs: 10_000 },
       );
       const changed = Date.now();
-      await applyPolicy("server-ingress", {
-        podSelector: { matchLabels: { app: "server" } },
-        policyTypes: ["Ingress"],
-        ingress: [
-          {
-            from: [{ podSelector: { matchLabels: { role: "client" } } }],
-            ports: [{ protocol: "TCP", port: 7001 }],
-          },
-        ],
-      });
+      await applyPolicy("server-ingress", serverAllows(7001));
       await waitFor(
         "both watchers see the change",
         () => opened.lines.some((x) => x.ok) && closed.lines.some((x) => !x.ok),
