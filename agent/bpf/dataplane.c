@@ -103,6 +103,15 @@ struct pol_val {
 	__u16 hi[POL_RANGES];
 };
 
+/* Per local interface: packets its ingress and egress checks passed and dropped. */
+#define EPC_INGRESS_ALLOWED 0
+#define EPC_INGRESS_DENIED 1
+#define EPC_EGRESS_ALLOWED 2
+#define EPC_EGRESS_DENIED 3
+struct ep_counters {
+	__u64 c[4];
+};
+
 /* One direction of a connection, as its first packet went. */
 struct ct_key {
 	__u32 vni;
@@ -176,6 +185,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } conntrack SEC(".maps");
 
+/* The agent creates an entry per local interface (and removes it with the interface). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct ep_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ep_stats SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -200,6 +218,13 @@ static __always_inline int count(__u32 c, int verdict)
 	return verdict;
 }
 
+
+static __always_inline void ep_count(__u32 ifindex, __u32 which)
+{
+	struct ep_counters *v = bpf_map_lookup_elem(&ep_stats, &ifindex);
+	if (v && which < 4)
+		v->c[which] += 1;
+}
 
 /* Reads the flow of an IPv4 packet (header without options or with: ihl is honoured). */
 static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *iph, struct flow *f)
@@ -313,8 +338,11 @@ static __always_inline int deliver(struct __sk_buff *skb, struct ep_val *ep, __u
 {
 	__u32 ifindex = ep->ifindex;
 	struct local_if *dst = bpf_map_lookup_elem(&local_ifs, &ifindex);
-	if (!ingress_allowed(vni, dst, f, reply))
+	if (!ingress_allowed(vni, dst, f, reply)) {
+		ep_count(ifindex, EPC_INGRESS_DENIED);
 		return count(C_DENY_INGRESS, TC_ACT_SHOT);
+	}
+	ep_count(ifindex, EPC_INGRESS_ALLOWED);
 	__u8 mac[ETH_ALEN];
 	__builtin_memcpy(mac, ep->mac, ETH_ALEN);
 	if (set_macs(skb, mac) < 0)
@@ -444,10 +472,13 @@ int from_pod(struct __sk_buff *skb)
 		return count(C_DROP_OTHER, TC_ACT_SHOT);
 	int reply = ct_reply(li->vni, &f);
 	if (!reply) {
-		if (li->egress_set && !policy_allows(li->egress_set, f.daddr, f.proto, f.dport))
+		if (li->egress_set && !policy_allows(li->egress_set, f.daddr, f.proto, f.dport)) {
+			ep_count(ifindex, EPC_EGRESS_DENIED);
 			return count(C_DENY_EGRESS, TC_ACT_SHOT);
+		}
 		ct_track(li->vni, &f);
 	}
+	ep_count(ifindex, EPC_EGRESS_ALLOWED);
 	return forward(skb, li->vni, f.daddr, li->subnet_id, 0, li, &f, reply);
 }
 
@@ -467,8 +498,11 @@ int to_pod(struct __sk_buff *skb)
 	if (parse_flow(skb, iph, &f) < 0)
 		return count(C_DROP_OTHER, TC_ACT_SHOT);
 	f.daddr = li->ip; /* the connection was tracked under the pod's own address */
-	if (!ingress_allowed(li->vni, li, &f, ct_reply(li->vni, &f)))
+	if (!ingress_allowed(li->vni, li, &f, ct_reply(li->vni, &f))) {
+		ep_count(ifindex, EPC_INGRESS_DENIED);
 		return count(C_DENY_INGRESS, TC_ACT_SHOT);
+	}
+	ep_count(ifindex, EPC_INGRESS_ALLOWED);
 	if (rewrite(skb, li->egress_ip, li->ip, 1) < 0)
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;

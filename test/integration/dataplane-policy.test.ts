@@ -4,6 +4,7 @@
 // with connection tracking so that replies pass and unrelated packets do not. No test packet
 // reaches the root namespace.
 
+import http from "node:http";
 import { expect } from "chai";
 import {
   type NodeProgram,
@@ -102,6 +103,23 @@ describe("dataplane: NetworkPolicy enforced on real packets", function () {
       { from: [{ podSelector: { matchLabels: { role: "client" } } }], ports: [{ protocol: "TCP", port }] },
     ],
   });
+
+  /** The agent's Prometheus metrics, over its unix socket. */
+  const scrape = (node: string) =>
+    new Promise<string>((resolve, reject) => {
+      const req = http.get(
+        { socketPath: `/run/centaurus/${node}/agent.sock`, path: "/metrics", timeout: 5000 },
+        (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => {
+            body += d.toString();
+          });
+          res.on("end", () => resolve(body));
+        },
+      );
+      req.on("error", reject);
+      req.on("timeout", () => req.destroy(new Error("metrics: timeout")));
+    });
 
   const deletePolicy = (name: string) => client.delete(Resources.NetworkPolicy, name, ns);
 
@@ -202,6 +220,20 @@ describe("dataplane: NetworkPolicy enforced on real packets", function () {
     const total = (k: string) => dumps.reduce((s, d) => s + (d.counters[k] ?? 0), 0);
     expect(total("denyIngress"), "denied in the kernel").to.be.greaterThan(0);
     expect(total("conntrackReply"), "replies passed as tracked connections").to.be.greaterThan(0);
+    // Per endpoint, as the agents' Prometheus metrics say.
+    const metric = async (pod: string, direction: string, verdict: string) => {
+      const text = await scrape(p(pod).host);
+      const m = text.match(
+        new RegExp(
+          `namespace="${ns}",pod="${pod}",interface="eth0",direction="${direction}",verdict="${verdict}"\\} (\\d+)`,
+        ),
+      );
+      return Number(m?.[1] ?? -1);
+    };
+    expect(await metric("server", "ingress", "denied"), "server ingress denied").to.be.greaterThan(0);
+    expect(await metric("server", "ingress", "allowed"), "server ingress allowed").to.be.greaterThan(0);
+    expect(await metric("client", "ingress", "denied"), "client ingress denied").to.be.greaterThan(0);
+    expect(await metric("target", "egress", "denied"), "target egress denied (not isolated)").to.equal(0);
     await deletePolicy("client-deny");
   });
 

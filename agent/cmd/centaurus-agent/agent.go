@@ -40,6 +40,8 @@ type agent struct {
 	since    map[string]string
 
 	egressReady bool // forwarding and the masquerade rule are in place
+
+	ifEndpoints map[uint32][3]string // ifindex → namespace, pod, interface (for the metrics' labels)
 }
 
 type result struct {
@@ -168,6 +170,7 @@ func (a *agent) programKernel(want program.Desired, res *result) error {
 	}
 	keep := map[string]bool{"tunnel-" + a.enc.Name(): true}
 	var locals []dataplane.LocalIf
+	byIf := map[uint32][3]string{}
 	setIDs, sets := program.CompileAllowSets(want.Local, want.PeerSets)
 	res.PolicyErrors = sets.Errors
 	for _, e := range want.Local {
@@ -189,10 +192,14 @@ func (a *agent) programKernel(want program.Desired, res *result) error {
 		keep[veth], keep[veth+"-egress"] = true, true
 		res.Local = append(res.Local, e.Namespace+"/"+e.Pod+"/"+e.Interface)
 		ids := setIDs[e.Key]
+		byIf[uint32(l.Attrs().Index)] = [3]string{e.Namespace, e.Pod, e.Interface}
 		locals = append(locals, dataplane.LocalIf{
 			Key: e.Key, Ifindex: l.Attrs().Index, MAC: mac, SubnetID: e.SubnetID, IngressSet: ids[0], EgressSet: ids[1],
 		})
 	}
+	a.mu.Lock()
+	a.ifEndpoints = byIf
+	a.mu.Unlock()
 	sizes, ch, err := a.dp.Sync(want, locals, sets)
 	res.Sizes, res.Changes = sizes, ch
 	if len(sets.Entries) > dataplane.PolicyMapSize {
@@ -265,6 +272,7 @@ func (a *agent) serve(ctx context.Context) error {
 		return err
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", a.metrics)
 	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
 		reply := make(chan result, 1)
 		a.kick <- reply

@@ -36,6 +36,11 @@ type bpfCtVal struct {
 	Pad   uint32
 }
 
+type bpfEpCounters struct {
+	_ structs.HostLayout
+	C [4]uint64
+}
+
 type bpfEpKey struct {
 	_   structs.HostLayout
 	Vni uint32
@@ -99,6 +104,7 @@ const (
 	bpfMapConntrack   = "conntrack"
 	bpfMapCounters    = "counters"
 	bpfMapEndpoints   = "endpoints"
+	bpfMapEpStats     = "ep_stats"
 	bpfMapLocalIfs    = "local_ifs"
 	bpfMapPolicy      = "policy"
 	bpfMapSubnets     = "subnets"
@@ -162,6 +168,7 @@ type bpfMapSpecs struct {
 	Conntrack *ebpf.MapSpec `ebpf:"conntrack"`
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Endpoints *ebpf.MapSpec `ebpf:"endpoints"`
+	EpStats   *ebpf.MapSpec `ebpf:"ep_stats"`
 	LocalIfs  *ebpf.MapSpec `ebpf:"local_ifs"`
 	Policy    *ebpf.MapSpec `ebpf:"policy"`
 	Subnets   *ebpf.MapSpec `ebpf:"subnets"`
@@ -197,6 +204,7 @@ type bpfMaps struct {
 	Conntrack *ebpf.Map `ebpf:"conntrack"`
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Endpoints *ebpf.Map `ebpf:"endpoints"`
+	EpStats   *ebpf.Map `ebpf:"ep_stats"`
 	LocalIfs  *ebpf.Map `ebpf:"local_ifs"`
 	Policy    *ebpf.Map `ebpf:"policy"`
 	Subnets   *ebpf.Map `ebpf:"subnets"`
@@ -208,6 +216,7 @@ func (m *bpfMaps) Close() error {
 		m.Conntrack,
 		m.Counters,
 		m.Endpoints,
+		m.EpStats,
 		m.LocalIfs,
 		m.Policy,
 		m.Subnets,

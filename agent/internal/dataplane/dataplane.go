@@ -52,7 +52,7 @@ func Open(pinDir string) (*Dataplane, error) {
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
 		// Pins of an agent with another map layout: start over (forwarding pauses until the
 		// first reconcile, about a second).
-		for _, m := range []string{"endpoints", "subnets", "local_ifs", "config", "counters", "policy", "conntrack"} {
+		for _, m := range []string{"endpoints", "subnets", "local_ifs", "config", "counters", "policy", "conntrack", "ep_stats"} {
 			_ = os.Remove(filepath.Join(pinDir, m))
 		}
 		err = loadBpfObjects(&d.objs, opts)

@@ -150,6 +150,11 @@ func (d *Dataplane) Sync(want program.Desired, locals []LocalIf, sets program.Al
 	if err1 == nil {
 		err0 = deleteStalePolicy()
 	}
+	present := make(map[uint32]bool, len(ifs))
+	for k := range ifs {
+		present[k] = true
+	}
+	err1 = errors.Join(err1, d.syncStats(present))
 	sz.Subnets, err2 = syncMap(d.objs.Subnets, subnets, &ch)
 	sz.Endpoints, err3 = syncMap(d.objs.Endpoints, eps, &ch)
 	return sz, ch, errors.Join(err0, err1, err2, err3)
