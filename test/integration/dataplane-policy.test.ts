@@ -14,6 +14,7 @@ import {
   type VPC,
   VPCs,
 } from "../../controllers/network/api.ts";
+import { checkReachability } from "../../controllers/network/netcheck.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { NetworkPolicy } from "../../pkg/kube/core.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
@@ -23,6 +24,7 @@ import { waitFor } from "../../pkg/testing/wait.ts";
 import { agentBinaries, Lab, type LabPod, nameOn, registerHosts, tryIn } from "../fixtures/dataplane.ts";
 import { RangeGuard } from "../fixtures/dataplane-guard.ts";
 import { createPod, installNetwork, startNetworkManager } from "../fixtures/network.ts";
+import { type PolicyWorld, randomPolicySpec, seeded } from "../fixtures/random-policy.ts";
 
 const UNDERLAY = "10.215.0";
 const CIDR = "10.216.0.0/16";
@@ -349,6 +351,100 @@ describe("dataplane: NetworkPolicy enforced on real packets", function () {
     ]);
     await deletePolicy("server-named");
     await deletePolicy("other-named");
+  });
+
+  it("net check agrees with real connections on 200+ random samples, with and without --port", async () => {
+    type Tally = { wrong: string[]; n: number; open: number };
+    const rnd = seeded(14);
+    const listening: Record<string, number[]> = {
+      server: [7000, 7001, 7080],
+      client: [7000],
+      other: [7000],
+      target: [7000, 7001],
+    };
+    const all = Object.keys(listening);
+    const world: PolicyWorld = {
+      labels: [{ app: "server" }, { role: "client" }, { role: "other" }, { app: "target" }],
+      ports: [7000, 7001, 7080, "p7000", "p7001", "p7080"],
+      cidr: CIDR,
+      ips: all.map((n) => p(n).ip),
+    };
+    /** Every (from, to, port) with a listener, tried at once per source; the disagreements. */
+    async function compare(programs: NodeProgram["spec"][]): Promise<Tally> {
+      const wrong: string[] = [];
+      let n = 0;
+      let open = 0;
+      for (const from of all) {
+        const targets = all
+          .filter((to) => to !== from)
+          .flatMap((to) => listening[to]!.map((port) => ({ to, port })));
+        const r = await tryIn(
+          p(from).netns,
+          process.execPath,
+          PEER,
+          "sweep",
+          "600",
+          ...targets.map((t) => `${p(t.to).ip}:${t.port}`),
+        );
+        const seen = JSON.parse(r.out) as Record<string, boolean>;
+        for (const to of all.filter((x) => x !== from)) {
+          let any = false;
+          for (const port of listening[to]!) {
+            const observed = seen[`${p(to).ip}:${port}`] === true;
+            any ||= observed;
+            n++;
+            if (observed) open++;
+            const said = checkReachability(programs, `${ns}/${from}`, `${ns}/${to}`, { port }).reachable;
+            if (said !== observed)
+              wrong.push(`${from} → ${to}:${port}: net check ${said}, kernel ${observed}`);
+          }
+          // Without --port: a port that connects means REACHABLE (others may pass unlistened).
+          const said = checkReachability(programs, `${ns}/${from}`, `${ns}/${to}`).reachable;
+          if (any && !said)
+            wrong.push(`${from} → ${to} (no port): net check NOT REACHABLE, yet a port connects`);
+        }
+      }
+      return { wrong, n, open };
+    }
+    let samples = 0;
+    let opened = 0;
+    for (let round = 0; round < 10; round++) {
+      for (const np of (await client.list<NetworkPolicy>(Resources.NetworkPolicy, { namespace: ns })).items)
+        await deletePolicy(np.metadata.name ?? "");
+      const specs = Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => randomPolicySpec(rnd, world));
+      const names = specs.map((_, i) => `r${round}-${i}`);
+      for (const [i, spec] of specs.entries()) await applyPolicy(names[i] as string, spec);
+      let last: Tally = { wrong: ["not compared yet"], n: 0, open: 0 };
+      await waitFor(
+        `round ${round}: the kernel agrees with net check`,
+        async () => {
+          const programs = (await client.list<NodeProgram>(NodePrograms)).items;
+          const ours = programs.filter((np) => nodes.includes(np.metadata.name ?? ""));
+          const compiled = new Set(
+            ours.flatMap((np) =>
+              np.spec.localEndpoints.flatMap((e) => [...e.ingress.policies, ...e.egress.policies]),
+            ),
+          );
+          const current = [...compiled].every((c) => names.some((x) => c.endsWith(`/${x}`)));
+          const complete = names.every((x) => [...compiled].some((c) => c.endsWith(`/${x}`)));
+          if (!current || !complete) return false;
+          if (!ours.every((np) => np.status?.programmedGeneration === np.metadata.generation)) return false;
+          last = await compare(programs.map((np) => np.spec));
+          return last.wrong.length === 0;
+        },
+        { timeoutMs: 20_000 },
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}\npolicies ${JSON.stringify(specs)}\n${last.wrong.join("\n")}`);
+      });
+      samples += last.n;
+      opened += last.open;
+    }
+    console.log(
+      `      net check and the kernel agreed on ${samples} (pod pair, port) samples over 10 policy sets (${opened} connected)`,
+    );
+    expect(samples).to.be.at.least(200);
+    // Both outcomes are sampled, many times: the agreement is not vacuous.
+    expect(opened).to.be.within(20, samples - 20);
   });
 
   it("no packet with a test address reached the root namespace or the main interface", async () => {
