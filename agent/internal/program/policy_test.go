@@ -142,3 +142,15 @@ func TestAllowSetsAgreeWithReference(t *testing.T) {
 		}
 	}
 }
+
+func TestAllowSetsReportRangesThatDoNotFit(t *testing.T) {
+	var ports []Port
+	for i := 0; i < MaxRanges+2; i++ {
+		ports = append(ports, Port{Protocol: "TCP", Port: float64(1000 + 2*i)}) // never adjacent
+	}
+	d := Direction{Isolated: true, Rules: []Rule{{Policy: "many", AnyPeer: true, Ports: ports}}}
+	_, sets := CompileAllowSets(local(d, Direction{}), nil)
+	if len(sets.Errors) != 1 {
+		t.Fatalf("18 port ranges for one prefix are reported, not dropped silently: %v", sets.Errors)
+	}
+}
