@@ -7,13 +7,16 @@ import { parseNodeSpec } from "../pkg/localcluster/nodes.ts";
 export const CLUSTER_HELP = `centaurus cluster — a real local Kubernetes control plane on this machine
 
 Usage:
-  centaurus cluster up [--name root] [--nodes plain=3,gpu=2,edge=1] [--port N]
-      Build the binaries (first time only, 10-20 min) and start etcd, kube-apiserver (RBAC on,
-      static tokens for admin, tenant-a-admin, tenant-b-admin, ...), kube-controller-manager,
-      kube-scheduler and kwok with fake nodes. Writes a kubeconfig and prints how to use it.
-      Several named clusters can run at once, each on its own ports.
+  centaurus cluster up [--name root] [--nodes real=1,plain=3,gpu=2,edge=1] [--port N]
+      Build the binaries (first time only, 10-20 min) and start etcd, kube-apiserver (Node and
+      RBAC authorization, static tokens for admin, tenant-a-admin, tenant-b-admin, ...),
+      kube-controller-manager, kube-scheduler and kwok with fake nodes. real=1 adds a real node:
+      a kubelet with its own containerd and runc on this machine (root and Debian's containerd,
+      runc, containernetworking-plugins and busybox-static: hack/install-real-node.sh).
+      Writes a kubeconfig and prints how to use it. Several named clusters can run at once.
   centaurus cluster down [--name root]
-      Stop every process of that cluster (by pid) and remove its data.
+      Stop every process of that cluster (by pid; a real node's by its cgroup tree), undo its
+      host state (bridge, routes, NAT rules, cgroups) and remove its data.
   centaurus cluster status [--name root]
       Which of its processes run, its server and kubeconfig.
   centaurus cluster token USER [--name root]

@@ -16,11 +16,13 @@ import type { KubeObject } from "../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../pkg/kube/resource.ts";
 import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { parseNodeSpec } from "../pkg/localcluster/nodes.ts";
+import { realNodesUnavailable } from "../pkg/localcluster/real-node.ts";
 import { parseLogFormat, setLogFormat } from "../pkg/log.ts";
 import { Manager } from "../pkg/manager/manager.ts";
 import type { Condition } from "../pkg/status/conditions.ts";
 import { applyYaml } from "../pkg/testing/manifests.ts";
 import { waitFor } from "../pkg/testing/wait.ts";
+import { edgeKubeconfigForPods, helmInstallOperator, runRealWorkload } from "./demo-real-node.ts";
 
 export const DEMO_HELP = `centaurus demo — Centaurus end to end on this machine (what npm start runs)
 
@@ -30,7 +32,10 @@ Usage: centaurus demo [--nodes plain=3,gpu=2,edge=1] [--samples manifests/sample
 
 Starts the local control plane "root" and a child edge cluster "edge-1", installs the CRDs,
 runs the operator in both, applies the samples and prints tenants, VMs, VPCs and IPs, the
-edge tree and GPU placements. Keeps running until Ctrl-C unless --once is given; the clusters
+edge tree and GPU placements. Where real nodes can run (root, Debian's containerd, runc and
+CNI plugins), root gets one (real=1) and the operator runs there as two pods installed by
+helm from the image built from the Dockerfile, and a sample pod really runs on it
+(--nodes real=0,... keeps the operator in this process). Keeps running until Ctrl-C unless --once is given; the clusters
 stay up afterwards (npx centaurus cluster down --name root / --name edge-1).
 `;
 
@@ -38,10 +43,10 @@ stay up afterwards (npx centaurus cluster down --name root / --name edge-1).
  * Attaches edge-1 below root: its kubeconfig goes into a Secret in root and an EdgeCluster
  * points at it (what a user does by hand, see docs/edge.md).
  */
-async function attachEdgeCluster(rootClient: KubeClient, child: LocalCluster): Promise<void> {
+async function attachEdgeCluster(rootClient: KubeClient, kubeconfig: string): Promise<void> {
   await apply(rootClient, Resources.Secret, {
     metadata: { name: "edge-1-kubeconfig", namespace: "default" },
-    stringData: { kubeconfig: readFileSync(child.kubeconfigPath, "utf8") },
+    stringData: { kubeconfig },
   } as KubeObject);
   await applyYaml(
     rootClient,
@@ -229,11 +234,20 @@ export async function runDemo(argv: string[]): Promise<number> {
   }
   setLogFormat(parseLogFormat(values["log-format"]));
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  // Where real nodes can run, root gets one and the operator runs there as pods installed by
+  // helm, the way users run it (--nodes real=0,... keeps it in this process).
+  const nodes = parseNodeSpec(values.nodes);
+  if (nodes.real === undefined) {
+    const why = realNodesUnavailable();
+    if (why) log(`==> no real node (${why}): the operator runs in this process`);
+    nodes.real = why ? 0 : 1;
+  }
+  const real = nodes.real === 1;
   log("==> starting the local control plane root and the child edge cluster edge-1");
   const [root, child] = await Promise.all([
     LocalCluster.up({
       name: "root",
-      nodes: parseNodeSpec(values.nodes),
+      nodes,
       progress: (l) => log(`  root: ${l}`),
     }),
     LocalCluster.up({
@@ -244,18 +258,30 @@ export async function runDemo(argv: string[]): Promise<number> {
   ]);
   const rootClient = await root.clientFor();
   const childClient = await child.clientFor();
-  log(`==> installing ${controllerModules.length} controller modules' CRDs in both clusters`);
-  await installModules(rootClient, controllerModules);
-  await installModules(childClient, controllerModules);
   const port = Number(values["metrics-port"]);
-  log(`==> running the operator in root (metrics :${port}) and edge-1 (metrics :${port + 10})`);
-  const managers = [
-    await startManager(rootClient, controllerModules, `127.0.0.1:${port}`, `127.0.0.1:${port + 1}`),
+  const managers: Manager[] = [];
+  if (real) {
+    await helmInstallOperator(root, rootClient, log);
+  } else {
+    log(
+      `==> installing ${controllerModules.length} controller modules' CRDs in root; running the operator (metrics :${port})`,
+    );
+    await installModules(rootClient, controllerModules);
+    managers.push(
+      await startManager(rootClient, controllerModules, `127.0.0.1:${port}`, `127.0.0.1:${port + 1}`),
+    );
+  }
+  log(`==> installing the CRDs in edge-1; running the operator for it here (metrics :${port + 10})`);
+  await installModules(childClient, controllerModules);
+  managers.push(
     await startManager(childClient, controllerModules, `127.0.0.1:${port + 10}`, `127.0.0.1:${port + 11}`),
-  ];
+  );
   if (controllerModules.some((m) => m.name === "edge")) {
     log("==> attaching edge-1 below root (Secret with its kubeconfig + EdgeCluster edge-1)");
-    await attachEdgeCluster(rootClient, child);
+    await attachEdgeCluster(
+      rootClient,
+      real ? edgeKubeconfigForPods(root, child) : readFileSync(child.kubeconfigPath, "utf8"),
+    );
   }
   const files = readdirSync(values.samples)
     .filter((f) => f.endsWith(".yaml"))
@@ -280,11 +306,16 @@ export async function runDemo(argv: string[]): Promise<number> {
   if (controllerModules.some((m) => m.name === "network")) {
     await waitWired(rootClient, applied).catch((err: Error) => log(`  (${err.message})`));
   }
+  if (real) await runRealWorkload(root, rootClient, log).catch((err: Error) => log(`  (${err.message})`));
   await printCentaurusObjects(rootClient, "root cluster");
   await printCentaurusObjects(childClient, "edge-1 cluster");
   process.stdout.write(
     `\nKUBECONFIG=${root.kubeconfigPath} (root), ${child.kubeconfigPath} (edge-1)\n` +
-      `Try: npx centaurus status --verbose; metrics at http://127.0.0.1:${port}/metrics\n`,
+      `Try: npx centaurus status --verbose; metrics at ${
+        real
+          ? "kubectl -n centaurus-system port-forward deploy/centaurus 8080 (the operator runs as pods on real-0)"
+          : `http://127.0.0.1:${port}/metrics`
+      }\n`,
   );
   if (values.once) {
     await Promise.all(managers.map((m) => m.stop()));

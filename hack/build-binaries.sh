@@ -5,6 +5,7 @@
 # What is already built for the pinned versions is skipped.
 #
 #   hack/build-binaries.sh            build whatever is missing
+#   hack/build-binaries.sh kubelet    also build kubelet (real nodes need it; kwok-only runs do not)
 #   CENTAURUS_CACHE=/path hack/...    use another cache folder
 set -euo pipefail
 
@@ -17,12 +18,23 @@ CACHE="${CENTAURUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/centaurus}"
 BIN="$CACHE/bin/k8s-$KUBERNETES_VERSION-kwok-$KWOK_VERSION-helm-$HELM_VERSION"
 mkdir -p "$BIN"
 
+# Optional extras named on the command line (only kubelet today), built from the same module
+# graph as kube-apiserver so the whole node speaks one release.
+extras=()
+for a in "$@"; do
+  case "$a" in
+    kubelet) extras+=(kubelet) ;;
+    *) echo "error: unknown extra binary \"$a\" (known: kubelet)" >&2; exit 2 ;;
+  esac
+done
+wanted=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kwok-stages.yaml "${extras[@]}")
+
 step=0
-total=8
+total=$((8 + ${#extras[@]}))
 progress() { step=$((step + 1)); printf '[%d/%d] %s\n' "$step" "$total" "$*"; }
 
 need=()
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kwok-stages.yaml; do
+for b in "${wanted[@]}"; do
   [[ -s "$BIN/$b" ]] || need+=("$b")
 done
 if [[ ${#need[@]} -eq 0 ]]; then
@@ -43,7 +55,7 @@ if ! flock -n 9; then
   flock 9
 fi
 need=()
-for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok helm kwok-stages.yaml; do
+for b in "${wanted[@]}"; do
   [[ -s "$BIN/$b" ]] || need+=("$b")
 done
 if [[ ${#need[@]} -eq 0 ]]; then
@@ -103,6 +115,12 @@ GO
 else
   progress "module graph for k8s.io/kubernetes@$KUBERNETES_VERSION already resolved" >&2
 fi
+# kubelet joins the same module (k8s.io/kubernetes at the pinned version, the same replaces);
+# a cache resolved before kubelet was wanted only lacks the sums of its extra packages.
+if [[ " ${extras[*]} " == *" kubelet "* ]] && ! grep -q cmd/kubelet "$WORK/tools.go"; then
+  sed -i 's|^\t_ "k8s.io/kubernetes/cmd/kubectl"$|&\n\t_ "k8s.io/kubernetes/cmd/kubelet"|' "$WORK/tools.go"
+  (cd "$WORK" && go mod tidy >&2)
+fi
 
 minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
 LDFLAGS="-s -w"
@@ -122,6 +140,7 @@ build_k8s kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver >&2
 build_k8s kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager >&2
 build_k8s kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler >&2
 build_k8s kubectl k8s.io/kubernetes/cmd/kubectl >&2
+if [[ " ${extras[*]} " == *" kubelet "* ]]; then build_k8s kubelet k8s.io/kubernetes/cmd/kubelet >&2; fi
 
 # --- kwok and helm: plain `go install` (their go.mod files have no replace directives) ---
 go_install() { # name module/path version

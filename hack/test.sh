@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `npm test`: everything a fresh machine needs, then every test.
 #   1. npm packages (npm ci when node_modules is missing or stale)
-#   2. the local control plane's binaries and the node agent (built once from the Go module proxy, then cached)
+#   2. the local control plane's binaries and the node agent (built once from the Go module
+#      proxy, then cached), and what real nodes need (hack/install-real-node.sh: packages,
+#      kubelet, node images)
 #   3. typecheck and lint
 #   4. mocha: unit, integration and e2e tests against a real local control plane that the
 #      run starts and stops itself (test/setup.ts)
@@ -52,6 +54,11 @@ bash hack/build-binaries.sh >/dev/null
 
 step "node agent and CNI plugin (Go, cached by the content hash of agent/)"
 bash hack/build-agent.sh >/dev/null
+
+step "real nodes (Debian's containerd, runc and CNI plugins; kubelet; the node images)"
+# Never fails the run: where real nodes cannot be had, it says why in one line and their
+# tests are skipped.
+bash hack/install-real-node.sh | tail -1
 
 step "generated manifests are up to date; chart lints"
 npx tsx hack/gen-manifests.ts --check

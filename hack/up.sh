@@ -24,4 +24,6 @@ if [[ -n "${KUBECONFIG:-}" ]] && "$BIN/kubectl" --request-timeout=5s get --raw=/
   exec node bin/centaurus.mjs manager --install-crds --leader-elect "$@"
 fi
 # The embedded default: local clusters root and edge-1, the operator in both, the samples.
+echo "==> real nodes (Debian's containerd, runc and CNI plugins; kubelet; the node images)"
+bash hack/install-real-node.sh | tail -1
 exec node bin/centaurus.mjs demo --nodes "${CENTAURUS_NODES:-plain=3,gpu=2,edge=1}" "$@"

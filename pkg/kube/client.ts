@@ -85,6 +85,7 @@ export class KubeClient {
       cert: baseOptions.cert,
       key: baseOptions.key,
       rejectUnauthorized: baseOptions.rejectUnauthorized,
+      servername: baseOptions.servername,
     };
     // Reused sockets for ordinary calls; watches get their own agent so long-lived streams
     // never starve the pool that reconcilers write through.
@@ -104,6 +105,9 @@ export class KubeClient {
     if (!cluster) throw new Error("kubeconfig has no current cluster: set current-context or KUBECONFIG");
     const opts: https.RequestOptions = {};
     await kc.applyToHTTPSOptions(opts);
+    // The kubeconfig's tls-server-name: verify the server under that name (applyToHTTPSOptions
+    // does not carry it over).
+    if (cluster.tlsServerName) opts.servername = cluster.tlsServerName;
     return new KubeClient(new URL(cluster.server), opts);
   }
 

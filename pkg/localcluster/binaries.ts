@@ -5,26 +5,28 @@ import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** hack/build-binaries.sh of the checkout this module is in (run from the sources or from dist/). */
-function findScript(): string {
+/** hack/<name> of the checkout this module is in (run from the sources or from dist/). */
+export function hackScript(name: string): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = join(dir, "hack", "build-binaries.sh");
+    const candidate = join(dir, "hack", name);
     if (existsSync(candidate)) return candidate;
     const parent = dirname(dir);
-    if (parent === dir)
-      return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", "build-binaries.sh");
+    if (parent === dir) return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "hack", name);
     dir = parent;
   }
 }
 
-const script = findScript();
+const script = hackScript("build-binaries.sh");
 
-/** Returns the folder holding etcd, kube-apiserver, ..., building what is missing (with progress). */
-export function ensureBinaries(progress: (line: string) => void): Promise<string> {
+/**
+ * Returns the folder holding etcd, kube-apiserver, ..., building what is missing (with
+ * progress); `extras` names optional binaries to build too (["kubelet"] for real nodes).
+ */
+export function ensureBinaries(progress: (line: string) => void, extras: string[] = []): Promise<string> {
   return new Promise((resolve, reject) => {
     if (!existsSync(script)) return reject(new Error(`missing ${script}`));
-    const child = spawn("bash", [script], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn("bash", [script, ...extras], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => {

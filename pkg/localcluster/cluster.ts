@@ -1,7 +1,7 @@
 // A real Kubernetes control plane on this machine, started as processes: etcd,
 // kube-apiserver (RBAC, static tokens, service-account keys), kube-controller-manager,
-// kube-scheduler and kwok with fake nodes. Several named clusters run side by side on
-// different ports. Everything a cluster owns lives in one folder; `down` kills its processes
+// kube-scheduler, kwok with fake nodes and, where asked, a real node (real-node.ts: kubelet
+// with its own containerd). Several named clusters run side by side on different ports. Everything a cluster owns lives in one folder; `down` kills its processes
 // by pid and removes the folder.
 
 import { type ChildProcess, spawn } from "node:child_process";
@@ -14,9 +14,18 @@ import { clientForToken, kubeconfigYaml } from "../kube/config.ts";
 import { isAlreadyExists } from "../kube/errors.ts";
 import { Resources } from "../kube/resource.ts";
 import { ensureBinaries } from "./binaries.ts";
-import { fakeNodes, type NodeProfile } from "./nodes.ts";
+import { fakeNodes, type NodeCounts } from "./nodes.ts";
 import { createPki, type Pki, randomToken } from "./pki.ts";
 import { isAlive, stopProcesses, survivorsMessage } from "./process.ts";
+import {
+  exposeToPods,
+  type RealNodeEnv,
+  type RealNodeState,
+  realNodesUnavailable,
+  startRealNode,
+  stopRealNode,
+} from "./real-node.ts";
+import { REAL_NODE_NAME } from "./real-node-config.ts";
 import { ADMIN_USER, LOCAL_USERS } from "./users.ts";
 
 export { isAlive } from "./process.ts";
@@ -38,13 +47,15 @@ export interface ClusterState {
   ports: Record<Component | "etcd-peer", number>;
   pids: Partial<Record<Component, number>>;
   tokens: Record<string, string>;
-  nodes: Record<NodeProfile, number>;
+  nodes: NodeCounts;
   extraApiserverArgs: string[];
+  /** The real node, when the cluster has one (nodes.real = 1). */
+  real?: RealNodeState;
 }
 
 export interface UpOptions {
   name: string;
-  nodes: Record<NodeProfile, number>;
+  nodes: NodeCounts;
   /** Fixed API server port; a free one is picked when absent. */
   port?: number;
   extraApiserverArgs?: string[];
@@ -170,14 +181,23 @@ export class LocalCluster {
     const dir = clusterDir(opts.name);
     const existing = LocalCluster.load(opts.name);
     if (existing) {
-      if (COMPONENTS.every((c) => isAlive(existing.state.pids[c]))) {
+      const real = existing.state.real?.pids;
+      const realAlive = !existing.state.nodes.real || (isAlive(real?.containerd) && isAlive(real?.kubelet));
+      if (COMPONENTS.every((c) => isAlive(existing.state.pids[c])) && realAlive) {
         progress(`cluster ${opts.name} is already running`);
         return existing;
       }
       progress(`cluster ${opts.name} was left half-running: cleaning it up first`);
       await existing.down();
     }
-    const binDir = await ensureBinaries(progress);
+    if (opts.nodes.real) {
+      const why = realNodesUnavailable();
+      if (why)
+        throw new Error(
+          `cluster ${opts.name} asks for a real node, but real nodes are unavailable here: ${why}`,
+        );
+    }
+    const binDir = await ensureBinaries(progress, opts.nodes.real ? ["kubelet"] : []);
     if (opts.port) await checkPortFree(opts.port, "kube-apiserver");
     const ports = {
       etcd: await freePort(),
@@ -262,6 +282,7 @@ export class LocalCluster {
 
     const client = await this.clientFor();
     try {
+      if (s.nodes.real) await this.startRealNode(client, pki, progress, deadline);
       const nodes = fakeNodes(s.nodes);
       progress(`[4/4] registering ${nodes.length} fake nodes and waiting for them to be Ready`);
       for (const node of nodes) {
@@ -315,6 +336,47 @@ export class LocalCluster {
     } finally {
       client.close();
     }
+  }
+
+  private realNodeEnv(pki: Pki = createPki(join(this.state.dir, "pki"))): RealNodeEnv {
+    const s = this.state;
+    return {
+      cluster: s.name,
+      clusterDir: s.dir,
+      clustersHome: clustersHome(),
+      binDir: s.binDir,
+      pki,
+      server: s.server,
+      apiserverPort: s.ports["kube-apiserver"],
+      logFile: (c) => join(s.dir, "logs", `${c}.log`),
+    };
+  }
+
+  private async startRealNode(client: KubeClient, pki: Pki, progress: (l: string) => void, deadline: number) {
+    const ports = { port: await freePort(), healthz: await freePort() };
+    const save = (r: RealNodeState) => {
+      this.state.real = r;
+      this.save();
+    };
+    const ready = async () => {
+      const node = await client.get<{
+        metadata: object;
+        status?: { conditions?: Array<{ type: string; status: string }> };
+      }>(Resources.Node, REAL_NODE_NAME);
+      return node.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+    };
+    await startRealNode(this.realNodeEnv(pki), ports, save, progress, ready, deadline);
+  }
+
+  /**
+   * Makes a server on this machine's 127.0.0.1:<port> reachable from the real node's pods;
+   * returns the address they use (<gateway>:<port>).
+   */
+  exposeToRealNodePods(port: number): string {
+    if (!this.state.real) throw new Error(`cluster ${this.name} has no real node`);
+    const address = exposeToPods(this.realNodeEnv(), this.state.real, port);
+    this.save();
+    return address;
   }
 
   private async healthy(c: Component): Promise<boolean> {
@@ -379,7 +441,13 @@ export class LocalCluster {
           `--tls-private-key-file=${pki.serverKey}`,
           `--client-ca-file=${pki.caCert}`,
           `--token-auth-file=${join(d, "pki", "tokens.csv")}`,
-          "--authorization-mode=RBAC",
+          "--authorization-mode=Node,RBAC",
+          // logs, exec and port-forward: the API server calls the real node's kubelet, which
+          // checks this client certificate, and checks the kubelet's serving certificate.
+          `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+          `--kubelet-client-key=${pki.kubeletClientKey}`,
+          `--kubelet-certificate-authority=${pki.caCert}`,
+          "--kubelet-preferred-address-types=InternalIP",
           "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
           `--service-account-key-file=${pki.saPub}`,
           `--service-account-signing-key-file=${pki.saKey}`,
@@ -529,6 +597,12 @@ export class LocalCluster {
    * are in it) so that `down` can be run again.
    */
   async down(): Promise<void> {
+    // The real node first: its pods and kubelet go before the API server they talk to.
+    if (this.state.real) {
+      await stopRealNode(this.realNodeEnv(), this.state.real);
+      delete this.state.real;
+      this.save();
+    }
     await this.stopComponents(COMPONENTS, 3000);
     rmSync(this.state.dir, { recursive: true, force: true });
   }

@@ -1,9 +1,12 @@
-// Fake node profiles for kwok: what each kind of node declares (pure: no I/O).
+// Node profiles: `real` (a kubelet on this machine, see real-node.ts) and the kwok fakes
+// `plain`, `gpu` and `edge`: what each kind of fake node declares (pure: no I/O).
 
 import type { KubeObject } from "../kube/object.ts";
 
 export type NodeProfile = "plain" | "gpu" | "edge";
 export const NODE_PROFILES: readonly NodeProfile[] = ["plain", "gpu", "edge"];
+/** How many nodes of each profile; `real` only where asked for (this machine is one host: 0 or 1). */
+export type NodeCounts = Record<NodeProfile, number> & { real?: number };
 
 export const PROFILE_LABEL = "centaurus.io/node-profile";
 /** kwok manages only nodes carrying this annotation, so real nodes are never touched. */
@@ -15,16 +18,21 @@ export interface NodeObject extends KubeObject {
 }
 
 /** Parses "plain=3,gpu=2,edge=1" into counts; throws a message that shows the expected form. */
-export function parseNodeSpec(spec: string): Record<NodeProfile, number> {
-  const counts: Record<NodeProfile, number> = { plain: 0, gpu: 0, edge: 0 };
+export function parseNodeSpec(spec: string): NodeCounts {
+  const counts: NodeCounts = { plain: 0, gpu: 0, edge: 0 };
   if (!spec.trim()) return counts;
   for (const part of spec.split(",")) {
     const m = part.trim().match(/^([a-z]+)\s*=\s*(\d+)$/);
     const profile = m?.[1];
     const n = Number(m?.[2]);
+    if (profile === "real") {
+      if (n > 1) throw new Error(`bad --nodes entry "${part}": a cluster has at most one real node (real=1)`);
+      counts.real = n;
+      continue;
+    }
     if (!m || !NODE_PROFILES.includes(profile as NodeProfile)) {
       throw new Error(
-        `bad --nodes entry "${part}": expected profile=count with profile one of ${NODE_PROFILES.join(", ")}, e.g. plain=3,gpu=2,edge=1`,
+        `bad --nodes entry "${part}": expected profile=count with profile one of real, ${NODE_PROFILES.join(", ")}, e.g. real=1,plain=3,gpu=2,edge=1`,
       );
     }
     counts[profile as NodeProfile] = n;

@@ -1,5 +1,7 @@
 // Certificates and keys for a local control plane: a CA, the API server's serving
-// certificate (for 127.0.0.1 and the in-cluster names) and the service-account signing key.
+// certificate (for 127.0.0.1 and the in-cluster names), the service-account signing key, the
+// API server's client certificate towards kubelets, and (for real nodes) each kubelet's
+// serving and client certificates.
 
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -13,6 +15,9 @@ export interface Pki {
   serverKey: string;
   saKey: string;
   saPub: string;
+  /** The API server's client certificate for kubelets (logs, exec, port-forward). */
+  kubeletClientCert: string;
+  kubeletClientKey: string;
 }
 
 function openssl(args: string[], cwd: string): void {
@@ -32,6 +37,8 @@ export function createPki(dir: string): Pki {
     serverKey: join(dir, "apiserver.key"),
     saKey: join(dir, "sa.key"),
     saPub: join(dir, "sa.pub"),
+    kubeletClientCert: join(dir, "apiserver-kubelet-client.crt"),
+    kubeletClientKey: join(dir, "apiserver-kubelet-client.key"),
   };
   if (existsSync(pki.serverCert)) return pki;
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
@@ -86,7 +93,29 @@ export function createPki(dir: string): Pki {
   });
   writeFileSync(pki.saKey, privateKey, { mode: 0o600 });
   writeFileSync(pki.saPub, publicKey);
+  // system:masters, as kubeadm's apiserver-kubelet-client: kubelets ask the API server
+  // (SubjectAccessReview) whether this user may read logs or exec, and it may.
+  issueCert(dir, "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client");
   return pki;
+}
+
+/**
+ * A key and certificate `<base>.key`/`<base>.crt` signed by the cluster's CA (created by
+ * createPki in `dir`), with an optional subjectAltName ("IP:127.0.0.1,DNS:real-0").
+ */
+export function issueCert(dir: string, base: string, subject: string, subjectAltName?: string): void {
+  if (existsSync(join(dir, `${base}.crt`))) return;
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  openssl(["req", ...ec, "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", subject], dir);
+  const ext = subjectAltName ? ["-extfile", `${base}.ext`] : [];
+  if (subjectAltName) writeFileSync(join(dir, `${base}.ext`), `subjectAltName=${subjectAltName}\n`);
+  openssl(
+    ["x509", "-req", "-in", `${base}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"].concat(
+      ["-out", `${base}.crt`, "-days", "3650"],
+      ext,
+    ),
+    dir,
+  );
 }
 
 export function randomToken(): string {

@@ -3,12 +3,12 @@
 
 import { randomBytes } from "node:crypto";
 import { LocalCluster } from "../localcluster/cluster.ts";
-import type { NodeProfile } from "../localcluster/nodes.ts";
+import type { NodeCounts } from "../localcluster/nodes.ts";
 
 let shared: LocalCluster | undefined;
 
 export async function startTestCluster(
-  opts: { name?: string; nodes?: Partial<Record<NodeProfile, number>> } = {},
+  opts: { name?: string; nodes?: Partial<NodeCounts> } = {},
 ): Promise<LocalCluster> {
   return LocalCluster.up({
     name: opts.name ?? `test-${process.pid}-${randomBytes(2).toString("hex")}`,

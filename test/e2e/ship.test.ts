@@ -4,27 +4,30 @@
 // no operator object behind.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { expect } from "chai";
-import { stringify } from "yaml";
 import { controllerModules } from "../../controllers/index.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { kubeconfigYaml } from "../../pkg/kube/config.ts";
-import { isNotFound } from "../../pkg/kube/errors.ts";
-import type { KubeObject } from "../../pkg/kube/object.ts";
-import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
 import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
-import { freePort } from "../../pkg/localcluster/cluster.ts";
-import type { Condition } from "../../pkg/status/conditions.ts";
 import { testCluster } from "../../pkg/testing/cluster.ts";
 import { applyYaml } from "../../pkg/testing/manifests.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
+import {
+  deleteSamples,
+  forbiddenRequests,
+  isCentaurus,
+  operatorObjects,
+  type Prometheus,
+  samplesReady,
+  samplesText,
+  startPrometheus,
+} from "./shipping.ts";
 
 const NAMESPACE = "centaurus-system";
-const SAMPLES_DIR = "manifests/samples";
 const CHART = "manifests/charts/centaurus";
 
 interface RunningManager {
@@ -87,45 +90,6 @@ async function startManager(kubeconfig: string): Promise<RunningManager> {
   return { child, metricsPort };
 }
 
-function samplesText(): string {
-  return readdirSync(SAMPLES_DIR)
-    .filter((f) => f.endsWith(".yaml"))
-    .sort()
-    .map((f) => readFileSync(join(SAMPLES_DIR, f), "utf8"))
-    .join("\n---\n");
-}
-
-const isCentaurus = (rt: ResourceType) => rt.group.endsWith(".centaurus.io");
-
-/** Every Centaurus object from the samples reports Ready=True for its current generation. */
-async function samplesReady(
-  admin: KubeClient,
-  applied: Array<{ resource: ResourceType; object: KubeObject }>,
-): Promise<string[] | undefined> {
-  const notReady: string[] = [];
-  for (const { resource, object } of applied.filter((a) => isCentaurus(a.resource))) {
-    const cur = await admin.get<KubeObject & { status?: { conditions?: Condition[] } }>(
-      resource,
-      object.metadata.name ?? "",
-      object.metadata.namespace,
-    );
-    const ready = cur.status?.conditions?.find((c) => c.type === "Ready");
-    if (ready?.status !== "True")
-      notReady.push(
-        `${resource.kind} ${object.metadata.name}: ${ready?.reason ?? "no Ready condition"} ${ready?.message ?? ""}`,
-      );
-  }
-  return notReady.length === 0 ? [] : undefined;
-}
-
-async function forbiddenRequests(metricsPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  return [...text.matchAll(/^rest_client_requests_total\{[^}]*code="403"[^}]*\} (\d+)/gm)].reduce(
-    (n, m) => n + Number(m[1]),
-    0,
-  );
-}
-
 async function controllerNames(metricsPort: number): Promise<string[]> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   return [
@@ -135,47 +99,6 @@ async function controllerNames(metricsPort: number): Promise<string[]> {
       ),
     ),
   ];
-}
-
-/** What the chart installs, by the instance label; empty once uninstalled. */
-async function operatorObjects(admin: KubeClient): Promise<string[]> {
-  const selector = "app.kubernetes.io/instance=centaurus";
-  const kinds: ResourceType[] = [
-    Resources.ServiceAccount,
-    Resources.Service,
-    Resources.Role,
-    Resources.RoleBinding,
-    Resources.ClusterRole,
-    Resources.ClusterRoleBinding,
-    { group: "apps", version: "v1", plural: "deployments", kind: "Deployment", namespaced: true },
-    {
-      group: "admissionregistration.k8s.io",
-      version: "v1",
-      plural: "validatingadmissionpolicies",
-      kind: "ValidatingAdmissionPolicy",
-      namespaced: false,
-    },
-    {
-      group: "admissionregistration.k8s.io",
-      version: "v1",
-      plural: "validatingadmissionpolicybindings",
-      kind: "ValidatingAdmissionPolicyBinding",
-      namespaced: false,
-    },
-    {
-      group: "node.k8s.io",
-      version: "v1",
-      plural: "runtimeclasses",
-      kind: "RuntimeClass",
-      namespaced: false,
-    },
-  ];
-  const left: string[] = [];
-  for (const rt of kinds) {
-    const list = await admin.list(rt, { labelSelector: selector });
-    left.push(...list.items.map((o) => `${rt.kind} ${o.metadata.namespace ?? ""}/${o.metadata.name}`));
-  }
-  return left;
 }
 
 describe("shipping: helm chart, install.yaml, Prometheus (e2e)", function () {
@@ -224,7 +147,7 @@ describe("shipping: helm chart, install.yaml, Prometheus (e2e)", function () {
     helm("install", "centaurus", CHART, "--namespace", NAMESPACE, "--create-namespace");
     const kubeconfig = await serviceAccountKubeconfig("sa.kubeconfig");
     const manager = await startManager(kubeconfig);
-    let prometheus: ChildProcess | undefined;
+    let prometheus: Prometheus | undefined;
     try {
       const applied = await applyYaml(admin, samplesText());
       expect(
@@ -237,43 +160,20 @@ describe("shipping: helm chart, install.yaml, Prometheus (e2e)", function () {
       // A real Prometheus scrapes the manager; every controller has reconcile_total series.
       const controllers = await controllerNames(manager.metricsPort);
       expect(controllers.length).to.be.greaterThan(0);
-      const promPort = await freePort();
-      const config = join(work, "prometheus.yml");
-      writeFileSync(
-        config,
-        stringify({
-          global: { scrape_interval: "1s", evaluation_interval: "1s" },
-          scrape_configs: [
-            { job_name: "centaurus", static_configs: [{ targets: [`127.0.0.1:${manager.metricsPort}`] }] },
-          ],
-        }),
-      );
-      prometheus = spawn(
-        "prometheus",
-        [
-          `--config.file=${config}`,
-          `--storage.tsdb.path=${join(work, "tsdb")}`,
-          `--web.listen-address=127.0.0.1:${promPort}`,
-        ],
-        { stdio: "ignore" },
-      );
+      prometheus = await startPrometheus(work, [`127.0.0.1:${manager.metricsPort}`]);
       const scraped = await waitFor(
         "Prometheus to return controller_runtime_reconcile_total for every controller",
         async () => {
-          const q = encodeURIComponent("sum by (controller) (controller_runtime_reconcile_total)");
-          const res = (await (
-            await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=${q}`)
-          ).json()) as {
-            data: { result: Array<{ metric: { controller: string } }> };
-          };
-          const seen = res.data.result.map((r) => r.metric.controller);
-          return controllers.every((c) => seen.includes(c)) ? seen : undefined;
+          const seen = (
+            await prometheus?.query("sum by (controller) (controller_runtime_reconcile_total)")
+          )?.map((r) => r.metric.controller ?? "");
+          return seen && controllers.every((c) => seen.includes(c)) ? seen : undefined;
         },
         { timeoutMs: 60_000, intervalMs: 500 },
       );
       expect(scraped).to.include.members(controllers);
     } finally {
-      prometheus?.kill("SIGKILL");
+      prometheus?.stop();
       manager.child.kill("SIGTERM");
     }
     helm("uninstall", "centaurus", "--namespace", NAMESPACE, "--wait");
@@ -290,30 +190,7 @@ describe("shipping: helm chart, install.yaml, Prometheus (e2e)", function () {
       const applied = await applyYaml(admin, samplesText());
       await waitFor("every sample to be Ready", () => samplesReady(admin, applied), { timeoutMs: 120_000 });
       expect(await forbiddenRequests(manager.metricsPort)).to.equal(0);
-      // The samples go while the operator still runs, so their cleanup can finish.
-      // In reverse order; a VPC is refused while its subnets still exist (admission policy),
-      // so each delete is retried until what it depends on is gone.
-      for (const { resource, object } of [...applied].reverse()) {
-        await waitFor(`${resource.kind} ${object.metadata.name} deleted`, async () => {
-          await admin.delete(resource, object.metadata.name ?? "", object.metadata.namespace);
-          return true;
-        });
-      }
-      await waitFor(
-        "the samples to be gone",
-        async () => {
-          for (const { resource, object } of applied.filter((a) => isCentaurus(a.resource))) {
-            try {
-              await admin.get(resource, object.metadata.name ?? "", object.metadata.namespace);
-              return undefined;
-            } catch (err) {
-              if (!isNotFound(err)) throw err;
-            }
-          }
-          return true;
-        },
-        { timeoutMs: 120_000 },
-      );
+      await deleteSamples(admin, applied);
     } finally {
       manager.child.kill("SIGTERM");
     }

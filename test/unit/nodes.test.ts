@@ -12,7 +12,7 @@ import {
 } from "../../pkg/localcluster/nodes.ts";
 
 const EXPECTED_FORM =
-  /expected profile=count with profile one of plain, gpu, edge, e\.g\. plain=3,gpu=2,edge=1/;
+  /expected profile=count with profile one of real, plain, gpu, edge, e\.g\. real=1,plain=3,gpu=2,edge=1/;
 
 describe("localcluster: fake nodes", () => {
   describe("parseNodeSpec", () => {
@@ -54,6 +54,12 @@ describe("localcluster: fake nodes", () => {
       for (const bad of ["plain=", "plain= ", "plain=3=4", "gpu=0x2", "edge=1e1"]) {
         expect(() => parseNodeSpec(bad), bad).to.throw(EXPECTED_FORM);
       }
+    });
+
+    it("accepts one real node and refuses more: this machine is one host", () => {
+      expect(parseNodeSpec("real=1,plain=3")).to.deep.equal({ plain: 3, gpu: 0, edge: 0, real: 1 });
+      expect(parseNodeSpec("real=0")).to.deep.equal({ plain: 0, gpu: 0, edge: 0, real: 0 });
+      expect(() => parseNodeSpec("real=2")).to.throw(/at most one real node/);
     });
 
     it("property: formatting counts and parsing them back is the identity", () => {

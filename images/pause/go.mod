@@ -1,0 +1,3 @@
+module centaurus.local/pause
+
+go 1.26.0
