@@ -31,7 +31,19 @@
 #define C_DROP_SPOOF 6    /* source address is not the pod's own */
 #define C_DROP_OTHER 7    /* not IPv4, unknown interface, TTL exhausted */
 #define C_EGRESS 8        /* left the VPC through the node (source rewritten to the egress address) */
-#define C_MAX 9
+#define C_DENY_INGRESS 9  /* NetworkPolicy: no ingress rule of the destination pod allows it */
+#define C_DENY_EGRESS 10  /* NetworkPolicy: no egress rule of the source pod allows it */
+#define C_CT_REPLY 11     /* passed as the reply of a tracked connection */
+#define C_MAX 12
+
+/* The port ranges one policy entry holds (more: the agent reports the limit). */
+#define POL_RANGES 16
+/* Conntrack timeouts (ns): an open TCP connection, one that saw FIN/RST, UDP, anything else. */
+#define CT_TCP_TIMEOUT (3600ULL * 1000000000ULL)
+#define CT_CLOSING_TIMEOUT (10ULL * 1000000000ULL)
+#define CT_UDP_TIMEOUT (120ULL * 1000000000ULL)
+#define CT_OTHER_TIMEOUT (30ULL * 1000000000ULL)
+#define CT_CLOSING 1
 
 /* The gateway MAC every pod's neighbour entry names (the host-side veth has it). */
 static const __u8 gw_mac[ETH_ALEN] = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee};
@@ -62,14 +74,68 @@ struct subnet_val {
 	__u32 flags;   /* SN_* */
 };
 
-/* A local pod interface, by the ifindex of its host-side veth. policy_id is reserved for the
- * NetworkPolicy maps (allow sets keyed by policy_id, direction and peer; conntrack). */
+/* A local pod interface, by the ifindex of its host-side veth. ingress_set / egress_set name
+ * the endpoint's allow sets in `policy` (0: not isolated, everything passes). The agent writes
+ * a changed policy under a new set id first and then flips both ids in one update of this
+ * entry, so no packet ever sees a mix or a moment wider than the old and the new policy. */
 struct local_if {
 	__u32 vni;
 	__u32 ip; /* network order */
 	__u32 subnet_id;
-	__u32 policy_id;
+	__u32 ingress_set;
+	__u32 egress_set;
 	__u32 egress_ip; /* the pod's unique host-side address for egress (network order), 0: none */
+};
+
+/* An allow set's entry: the peers in prefix may use these ports of proto (0: any protocol other
+ * than TCP/UDP/SCTP, allowed by rules without ports). The agent folds every rule of the set into
+ * the longest prefix that holds an address (ipBlock excepts get their own, narrower entries). */
+struct pol_key {
+	__u32 prefixlen; /* 64 + the peer prefix length */
+	__u32 set;
+	__u32 proto;
+	__u32 ip; /* network order */
+};
+
+struct pol_val {
+	__u32 count; /* ranges used; 0: the prefix is denied (an ipBlock except) */
+	__u16 lo[POL_RANGES];
+	__u16 hi[POL_RANGES];
+};
+
+/* Per local interface: packets its ingress and egress checks passed and dropped. */
+#define EPC_INGRESS_ALLOWED 0
+#define EPC_INGRESS_DENIED 1
+#define EPC_EGRESS_ALLOWED 2
+#define EPC_EGRESS_DENIED 3
+struct ep_counters {
+	__u64 c[4];
+};
+
+/* One direction of a connection, as its first packet went. */
+struct ct_key {
+	__u32 vni;
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u32 proto;
+};
+
+struct ct_val {
+	__u64 seen; /* bpf_ktime_get_ns of the last packet either way */
+	__u32 flags;
+	__u32 pad;
+};
+
+/* The parts of a packet policy looks at (ports 0 for other protocols and fragments). */
+struct flow {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+	__u8 proto;
+	__u8 tcp_flags;
 };
 
 struct agent_config {
@@ -103,6 +169,32 @@ struct {
 } local_ifs SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1048576);
+	__type(key, struct pol_key);
+	__type(value, struct pol_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} policy SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct ct_key);
+	__type(value, struct ct_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} conntrack SEC(".maps");
+
+/* The agent creates an entry per local interface (and removes it with the interface). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct ep_counters);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ep_stats SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
@@ -126,6 +218,115 @@ static __always_inline int count(__u32 c, int verdict)
 	return verdict;
 }
 
+
+static __always_inline void ep_count(__u32 ifindex, __u32 which)
+{
+	struct ep_counters *v = bpf_map_lookup_elem(&ep_stats, &ifindex);
+	if (v && which < 4)
+		v->c[which] += 1;
+}
+
+/* Reads the flow of an IPv4 packet (header without options or with: ihl is honoured). */
+static __always_inline int parse_flow(struct __sk_buff *skb, struct iphdr *iph, struct flow *f)
+{
+	f->saddr = iph->saddr;
+	f->daddr = iph->daddr;
+	f->proto = iph->protocol;
+	f->sport = f->dport = 0;
+	f->tcp_flags = 0;
+	if (iph->frag_off & bpf_htons(0x1fff)) /* a later fragment carries no ports */
+		return 0;
+	int l4 = sizeof(struct ethhdr) + iph->ihl * 4;
+	if (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP) {
+		__u16 ports[2];
+		if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports)) < 0)
+			return -1;
+		f->sport = bpf_ntohs(ports[0]);
+		f->dport = bpf_ntohs(ports[1]);
+	}
+	if (f->proto == IPPROTO_TCP && bpf_skb_load_bytes(skb, l4 + 13, &f->tcp_flags, 1) < 0)
+		return -1;
+	return 0;
+}
+
+/* Does allow set `set` let `peer` use (proto, port)? */
+static __always_inline int policy_allows(__u32 set, __u32 peer, __u8 proto, __u16 port)
+{
+	struct pol_key k = {.prefixlen = 96, .set = set, .ip = peer};
+	k.proto = (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP) ? proto : 0;
+	struct pol_val *v = bpf_map_lookup_elem(&policy, &k);
+	if (!v)
+		return 0;
+	for (int i = 0; i < POL_RANGES; i++) {
+		if (i >= v->count)
+			break;
+		if (port >= v->lo[i] && port <= v->hi[i])
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline __u64 ct_timeout(struct ct_val *v, __u32 proto)
+{
+	if (v->flags & CT_CLOSING)
+		return CT_CLOSING_TIMEOUT;
+	if (proto == IPPROTO_TCP)
+		return CT_TCP_TIMEOUT;
+	return proto == IPPROTO_UDP ? CT_UDP_TIMEOUT : CT_OTHER_TIMEOUT;
+}
+
+static __always_inline void ct_touch(struct ct_val *v, struct flow *f, __u64 now)
+{
+	if (f->tcp_flags & 0x05) /* FIN or RST: the connection ends soon */
+		v->flags |= CT_CLOSING;
+	if (now - v->seen > 1000000000ULL || (f->tcp_flags & 0x05))
+		v->seen = now; /* at most once a second: no write per packet */
+}
+
+/* Is the packet the reply of a tracked connection (its reverse tuple went first)? */
+static __always_inline int ct_reply(__u32 vni, struct flow *f)
+{
+	struct ct_key k = {.vni = vni, .saddr = f->daddr, .daddr = f->saddr, .sport = f->dport,
+			   .dport = f->sport, .proto = f->proto};
+	struct ct_val *v = bpf_map_lookup_elem(&conntrack, &k);
+	if (!v)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (now - v->seen > ct_timeout(v, f->proto)) {
+		bpf_map_delete_elem(&conntrack, &k);
+		return 0;
+	}
+	ct_touch(v, f, now);
+	count(C_CT_REPLY, 0);
+	return 1;
+}
+
+/* Records (or refreshes) an allowed packet's connection, so that its replies pass. */
+static __always_inline void ct_track(__u32 vni, struct flow *f)
+{
+	struct ct_key k = {.vni = vni, .saddr = f->saddr, .daddr = f->daddr, .sport = f->sport,
+			   .dport = f->dport, .proto = f->proto};
+	__u64 now = bpf_ktime_get_ns();
+	struct ct_val *v = bpf_map_lookup_elem(&conntrack, &k);
+	if (v) {
+		ct_touch(v, f, now);
+		return;
+	}
+	struct ct_val nv = {.seen = now, .flags = (f->tcp_flags & 0x05) ? CT_CLOSING : 0};
+	bpf_map_update_elem(&conntrack, &k, &nv, BPF_ANY);
+}
+
+/* The ingress check of a local destination: replies pass, the rest as its allow set says. */
+static __always_inline int ingress_allowed(__u32 vni, struct local_if *dst, struct flow *f, int reply)
+{
+	if (reply)
+		return 1;
+	if (dst && dst->ingress_set && !policy_allows(dst->ingress_set, f->saddr, f->proto, f->dport))
+		return 0;
+	ct_track(vni, f);
+	return 1;
+}
+
 static __always_inline int set_macs(struct __sk_buff *skb, const __u8 *dst)
 {
 	if (bpf_skb_store_bytes(skb, 0, dst, ETH_ALEN, 0) < 0)
@@ -133,8 +334,15 @@ static __always_inline int set_macs(struct __sk_buff *skb, const __u8 *dst)
 	return bpf_skb_store_bytes(skb, ETH_ALEN, gw_mac, ETH_ALEN, 0);
 }
 
-static __always_inline int deliver(struct __sk_buff *skb, struct ep_val *ep)
+static __always_inline int deliver(struct __sk_buff *skb, struct ep_val *ep, __u32 vni, struct flow *f, int reply)
 {
+	__u32 ifindex = ep->ifindex;
+	struct local_if *dst = bpf_map_lookup_elem(&local_ifs, &ifindex);
+	if (!ingress_allowed(vni, dst, f, reply)) {
+		ep_count(ifindex, EPC_INGRESS_DENIED);
+		return count(C_DENY_INGRESS, TC_ACT_SHOT);
+	}
+	ep_count(ifindex, EPC_INGRESS_ALLOWED);
 	__u8 mac[ETH_ALEN];
 	__builtin_memcpy(mac, ep->mac, ETH_ALEN);
 	if (set_macs(skb, mac) < 0)
@@ -200,12 +408,12 @@ static __always_inline int rewrite(struct __sk_buff *skb, __u32 from, __u32 to, 
 }
 
 static __always_inline int forward(struct __sk_buff *skb, __u32 vni, __u32 dst, __u32 src_subnet, int from_tunnel,
-				   struct local_if *li)
+				   struct local_if *li, struct flow *f, int reply)
 {
 	struct ep_key k = {.vni = vni, .ip = dst};
 	struct ep_val *ep = bpf_map_lookup_elem(&endpoints, &k);
 	if (ep && (ep->flags & EP_LOCAL))
-		return deliver(skb, ep);
+		return deliver(skb, ep, vni, f, reply);
 	if (from_tunnel && decrement_ttl(skb) < 0)
 		return count(C_DROP_OTHER, TC_ACT_SHOT);
 	if (ep)
@@ -259,7 +467,19 @@ int from_pod(struct __sk_buff *skb)
 		return count(C_DROP_OTHER, TC_ACT_SHOT);
 	if (iph->saddr != li->ip)
 		return count(C_DROP_SPOOF, TC_ACT_SHOT);
-	return forward(skb, li->vni, iph->daddr, li->subnet_id, 0, li);
+	struct flow f;
+	if (parse_flow(skb, iph, &f) < 0)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	int reply = ct_reply(li->vni, &f);
+	if (!reply) {
+		if (li->egress_set && !policy_allows(li->egress_set, f.daddr, f.proto, f.dport)) {
+			ep_count(ifindex, EPC_EGRESS_DENIED);
+			return count(C_DENY_EGRESS, TC_ACT_SHOT);
+		}
+		ct_track(li->vni, &f);
+	}
+	ep_count(ifindex, EPC_EGRESS_ALLOWED);
+	return forward(skb, li->vni, f.daddr, li->subnet_id, 0, li, &f, reply);
 }
 
 /* tc egress of a pod's host-side veth: replies from the node's stack to the pod's egress
@@ -274,6 +494,15 @@ int to_pod(struct __sk_buff *skb)
 	struct iphdr *iph = ipv4(skb);
 	if (!iph || iph->daddr != li->egress_ip)
 		return TC_ACT_OK;
+	struct flow f;
+	if (parse_flow(skb, iph, &f) < 0)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	f.daddr = li->ip; /* the connection was tracked under the pod's own address */
+	if (!ingress_allowed(li->vni, li, &f, ct_reply(li->vni, &f))) {
+		ep_count(ifindex, EPC_INGRESS_DENIED);
+		return count(C_DENY_INGRESS, TC_ACT_SHOT);
+	}
+	ep_count(ifindex, EPC_INGRESS_ALLOWED);
 	if (rewrite(skb, li->egress_ip, li->ip, 1) < 0)
 		return TC_ACT_SHOT;
 	return TC_ACT_OK;
@@ -289,7 +518,10 @@ int from_tunnel(struct __sk_buff *skb)
 	struct iphdr *iph = ipv4(skb);
 	if (!iph)
 		return count(C_DROP_OTHER, TC_ACT_SHOT);
-	return forward(skb, key.tunnel_id, iph->daddr, 0, 1, 0);
+	struct flow f;
+	if (parse_flow(skb, iph, &f) < 0)
+		return count(C_DROP_OTHER, TC_ACT_SHOT);
+	return forward(skb, key.tunnel_id, f.daddr, 0, 1, 0, &f, ct_reply(key.tunnel_id, &f));
 }
 
 char _license[] SEC("license") = "GPL";

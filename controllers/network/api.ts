@@ -156,7 +156,7 @@ export interface NodeProgramStatus {
   programmedGeneration?: number;
   endpoints?: { local?: number; remote?: number; pending?: number };
   /** Entries in the agent's eBPF maps. */
-  maps?: { endpoints?: number; subnets?: number; localInterfaces?: number };
+  maps?: { endpoints?: number; subnets?: number; localInterfaces?: number; policyRules?: number };
   /** Local endpoints whose pod interface does not exist yet (the CNI plugin has not run). */
   pending?: string[];
   errors?: string[];
@@ -582,6 +582,7 @@ export const nodeProgramCRD: CRDSpec = {
           endpoints: { type: "integer" },
           subnets: { type: "integer" },
           localInterfaces: { type: "integer" },
+          policyRules: { type: "integer" },
         },
       },
       pending: { type: "array", maxItems: 1024, items: { type: "string", maxLength: 600 } },

@@ -40,16 +40,20 @@ type agent struct {
 	since    map[string]string
 
 	egressReady bool // forwarding and the masquerade rule are in place
+
+	ifEndpoints map[uint32][3]string // ifindex → namespace, pod, interface (for the metrics' labels)
 }
 
 type result struct {
-	Generation int64             `json:"generation"`
-	Pending    []string          `json:"pending,omitempty"`
-	Local      []string          `json:"local,omitempty"` // namespace/pod/interface programmed
-	Errors     []string          `json:"errors,omitempty"`
-	Sizes      dataplane.Sizes   `json:"maps"`
-	Changes    dataplane.Changes `json:"changes"`
-	Counts     map[string]int    `json:"endpoints"`
+	Generation int64    `json:"generation"`
+	Pending    []string `json:"pending,omitempty"`
+	Local      []string `json:"local,omitempty"` // namespace/pod/interface programmed
+	Errors     []string `json:"errors,omitempty"`
+	// What the policy maps cannot hold (reported in the PolicyEnforced condition).
+	PolicyErrors []string          `json:"policyErrors,omitempty"`
+	Sizes        dataplane.Sizes   `json:"maps"`
+	Changes      dataplane.Changes `json:"changes"`
+	Counts       map[string]int    `json:"endpoints"`
 }
 
 func newAgent(o options, c *kube.Client, e encap.Encap, ns *nsWorker, dp *dataplane.Dataplane) *agent {
@@ -166,6 +170,9 @@ func (a *agent) programKernel(want program.Desired, res *result) error {
 	}
 	keep := map[string]bool{"tunnel-" + a.enc.Name(): true}
 	var locals []dataplane.LocalIf
+	byIf := map[uint32][3]string{}
+	setIDs, sets := program.CompileAllowSets(want.Local, want.PeerSets)
+	res.PolicyErrors = sets.Errors
 	for _, e := range want.Local {
 		veth := names.VethName(e.Namespace, e.Pod, e.Interface)
 		l, ok := byName[veth]
@@ -184,10 +191,20 @@ func (a *agent) programKernel(want program.Desired, res *result) error {
 		}
 		keep[veth], keep[veth+"-egress"] = true, true
 		res.Local = append(res.Local, e.Namespace+"/"+e.Pod+"/"+e.Interface)
-		locals = append(locals, dataplane.LocalIf{Key: e.Key, Ifindex: l.Attrs().Index, MAC: mac, SubnetID: e.SubnetID})
+		ids := setIDs[e.Key]
+		byIf[uint32(l.Attrs().Index)] = [3]string{e.Namespace, e.Pod, e.Interface}
+		locals = append(locals, dataplane.LocalIf{
+			Key: e.Key, Ifindex: l.Attrs().Index, MAC: mac, SubnetID: e.SubnetID, IngressSet: ids[0], EgressSet: ids[1],
+		})
 	}
-	sizes, ch, err := a.dp.Sync(want, locals)
+	a.mu.Lock()
+	a.ifEndpoints = byIf
+	a.mu.Unlock()
+	sizes, ch, err := a.dp.Sync(want, locals, sets)
 	res.Sizes, res.Changes = sizes, ch
+	if len(sets.Entries) > dataplane.PolicyMapSize {
+		res.PolicyErrors = append(res.PolicyErrors, fmt.Sprintf("policy map full: %d entries needed, %d fit; endpoints keep their previous allow sets", len(sets.Entries), dataplane.PolicyMapSize))
+	}
 	if err != nil {
 		res.Errors = append(res.Errors, "maps: "+err.Error())
 	}
@@ -255,6 +272,7 @@ func (a *agent) serve(ctx context.Context) error {
 		return err
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", a.metrics)
 	mux.HandleFunc("POST /sync", func(w http.ResponseWriter, r *http.Request) {
 		reply := make(chan result, 1)
 		a.kick <- reply
@@ -289,16 +307,28 @@ func (a *agent) report(ctx context.Context, np *program.NodeProgram, res result)
 	if len(res.Errors) == 0 {
 		status["programmedGeneration"] = np.Metadata.Generation
 	}
-	key, _ := json.Marshal([]any{status, ready, reason, msg})
+	key, _ := json.Marshal([]any{status, ready, reason, msg, res.PolicyErrors})
 	if string(key) == a.reported {
 		return nil
 	}
 	if a.since[ready] == "" {
-		a.since = map[string]string{ready: time.Now().UTC().Format(time.RFC3339)}
+		a.since["True"], a.since["False"] = "", ""
+		a.since[ready] = time.Now().UTC().Format(time.RFC3339)
+	}
+	pol, polReason, polMsg := "True", "Enforced", fmt.Sprintf("%d allow-set entries in the kernel", res.Sizes.PolicyRules)
+	if len(res.PolicyErrors) > 0 {
+		pol, polReason, polMsg = "False", "PolicyMapLimit", strings.Join(capped(res.PolicyErrors, 20), "; ")
+	}
+	if a.since["policy"+pol] == "" {
+		a.since["policyTrue"], a.since["policyFalse"] = "", ""
+		a.since["policy"+pol] = time.Now().UTC().Format(time.RFC3339)
 	}
 	status["conditions"] = []map[string]any{{
 		"type": "Ready", "status": ready, "reason": reason, "message": msg,
 		"observedGeneration": np.Metadata.Generation, "lastTransitionTime": a.since[ready],
+	}, {
+		"type": "PolicyEnforced", "status": pol, "reason": polReason, "message": polMsg,
+		"observedGeneration": np.Metadata.Generation, "lastTransitionTime": a.since["policy"+pol],
 	}}
 	body, _ := json.Marshal(map[string]any{"status": status})
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -28,6 +28,7 @@ import (
 
 type options struct {
 	node, kubeconfig, netns, encap, pinDir, socket string
+	metricsAddr                                    string
 	resync                                         time.Duration
 }
 
@@ -46,6 +47,7 @@ func main() {
 	fs.StringVar(&o.encap, "encap", "vxlan", "tunnel encapsulation: vxlan or geneve")
 	fs.StringVar(&o.pinDir, "pin-dir", "", "bpffs directory for maps and links (default /sys/fs/bpf/centaurus/NODE)")
 	fs.StringVar(&o.socket, "socket", "", "unix socket for the CNI plugin (default /run/centaurus/NODE/agent.sock)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "also serve Prometheus /metrics on this TCP address (the socket always does)")
 	fs.DurationVar(&o.resync, "resync", 10*time.Second, "full reconcile period")
 	_ = fs.Parse(args)
 	if o.node == "" {
@@ -100,6 +102,11 @@ func run(o options) error {
 	go a.watch(ctx)
 	if err := a.serve(ctx); err != nil {
 		return err
+	}
+	if o.metricsAddr != "" {
+		if err := a.serveMetrics(ctx, o.metricsAddr); err != nil {
+			return err
+		}
 	}
 	log.Printf("agent for node %s: pins in %s, socket %s", o.node, o.pinDir, o.socket)
 	a.loop(ctx)

@@ -19,6 +19,28 @@ type bpfAgentConfig struct {
 	Pad           uint32
 }
 
+type bpfCtKey struct {
+	_     structs.HostLayout
+	Vni   uint32
+	Saddr uint32
+	Daddr uint32
+	Sport uint16
+	Dport uint16
+	Proto uint32
+}
+
+type bpfCtVal struct {
+	_     structs.HostLayout
+	Seen  uint64
+	Flags uint32
+	Pad   uint32
+}
+
+type bpfEpCounters struct {
+	_ structs.HostLayout
+	C [4]uint64
+}
+
 type bpfEpKey struct {
 	_   structs.HostLayout
 	Vni uint32
@@ -35,12 +57,28 @@ type bpfEpVal struct {
 }
 
 type bpfLocalIf struct {
-	_        structs.HostLayout
-	Vni      uint32
-	Ip       uint32
-	SubnetId uint32
-	PolicyId uint32
-	EgressIp uint32
+	_          structs.HostLayout
+	Vni        uint32
+	Ip         uint32
+	SubnetId   uint32
+	IngressSet uint32
+	EgressSet  uint32
+	EgressIp   uint32
+}
+
+type bpfPolKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Set       uint32
+	Proto     uint32
+	Ip        uint32
+}
+
+type bpfPolVal struct {
+	_     structs.HostLayout
+	Count uint32
+	Lo    [16]uint16
+	Hi    [16]uint16
 }
 
 type bpfSubnetKey struct {
@@ -63,9 +101,12 @@ type bpfSubnetVal struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	bpfMapConfig      = "config"
+	bpfMapConntrack   = "conntrack"
 	bpfMapCounters    = "counters"
 	bpfMapEndpoints   = "endpoints"
+	bpfMapEpStats     = "ep_stats"
 	bpfMapLocalIfs    = "local_ifs"
+	bpfMapPolicy      = "policy"
 	bpfMapSubnets     = "subnets"
 	bpfProgFromPod    = "from_pod"
 	bpfProgFromTunnel = "from_tunnel"
@@ -124,9 +165,12 @@ type bpfProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type bpfMapSpecs struct {
 	Config    *ebpf.MapSpec `ebpf:"config"`
+	Conntrack *ebpf.MapSpec `ebpf:"conntrack"`
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Endpoints *ebpf.MapSpec `ebpf:"endpoints"`
+	EpStats   *ebpf.MapSpec `ebpf:"ep_stats"`
 	LocalIfs  *ebpf.MapSpec `ebpf:"local_ifs"`
+	Policy    *ebpf.MapSpec `ebpf:"policy"`
 	Subnets   *ebpf.MapSpec `ebpf:"subnets"`
 }
 
@@ -157,18 +201,24 @@ func (o *bpfObjects) Close() error {
 // It can be passed to loadBpfObjects or ebpf.CollectionSpec.LoadAndAssign.
 type bpfMaps struct {
 	Config    *ebpf.Map `ebpf:"config"`
+	Conntrack *ebpf.Map `ebpf:"conntrack"`
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Endpoints *ebpf.Map `ebpf:"endpoints"`
+	EpStats   *ebpf.Map `ebpf:"ep_stats"`
 	LocalIfs  *ebpf.Map `ebpf:"local_ifs"`
+	Policy    *ebpf.Map `ebpf:"policy"`
 	Subnets   *ebpf.Map `ebpf:"subnets"`
 }
 
 func (m *bpfMaps) Close() error {
 	return _BpfClose(
 		m.Config,
+		m.Conntrack,
 		m.Counters,
 		m.Endpoints,
+		m.EpStats,
 		m.LocalIfs,
+		m.Policy,
 		m.Subnets,
 	)
 }

@@ -52,7 +52,7 @@ func Open(pinDir string) (*Dataplane, error) {
 	if errors.Is(err, ebpf.ErrMapIncompatible) {
 		// Pins of an agent with another map layout: start over (forwarding pauses until the
 		// first reconcile, about a second).
-		for _, m := range []string{"endpoints", "subnets", "local_ifs", "config", "counters"} {
+		for _, m := range []string{"endpoints", "subnets", "local_ifs", "config", "counters", "policy", "conntrack", "ep_stats"} {
 			_ = os.Remove(filepath.Join(pinDir, m))
 		}
 		err = loadBpfObjects(&d.objs, opts)
@@ -172,7 +172,7 @@ func (d *Dataplane) Links() ([]string, error) {
 }
 
 // CounterNames name the per-CPU packet counters, in the order of the C side's C_* constants.
-var CounterNames = []string{"local", "tunnel", "toBouncer", "toDivider", "bounced", "dropUnknown", "dropSpoof", "dropOther", "egress"}
+var CounterNames = []string{"local", "tunnel", "toBouncer", "toDivider", "bounced", "dropUnknown", "dropSpoof", "dropOther", "egress", "denyIngress", "denyEgress", "conntrackReply"}
 
 // ParseMAC is net.ParseMAC for the 6-byte form only.
 func ParseMAC(s string) ([6]byte, error) {

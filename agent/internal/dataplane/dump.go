@@ -13,6 +13,8 @@ type Dump struct {
 	Subnets         []DumpSubnet      `json:"subnets"`
 	LocalInterfaces []DumpInterface   `json:"localInterfaces"`
 	Counters        map[string]uint64 `json:"counters"`
+	PolicyEntries   int               `json:"policyEntries"`
+	Conntrack       int               `json:"conntrack"`
 }
 
 type DumpEndpoint struct {
@@ -36,6 +38,9 @@ type DumpInterface struct {
 	VNI      uint32 `json:"vni"`
 	IP       string `json:"ip"`
 	EgressIP string `json:"egressIP"`
+	// Allow sets (0: not isolated).
+	IngressSet uint32 `json:"ingressSet"`
+	EgressSet  uint32 `json:"egressSet"`
 }
 
 func pinned(pinDir, name string) (*ebpf.Map, error) {
@@ -86,7 +91,14 @@ func DumpPinned(pinDir string) (*Dump, error) {
 	var ik uint32
 	var iv bpfLocalIf
 	for it := ifs.Iterate(); it.Next(&ik, &iv); {
-		d.LocalInterfaces = append(d.LocalInterfaces, DumpInterface{Ifindex: ik, VNI: iv.Vni, IP: fromIP4(iv.Ip).String(), EgressIP: fromIP4(iv.EgressIp).String()})
+		d.LocalInterfaces = append(d.LocalInterfaces, DumpInterface{Ifindex: ik, VNI: iv.Vni, IP: fromIP4(iv.Ip).String(), EgressIP: fromIP4(iv.EgressIp).String(),
+			IngressSet: iv.IngressSet, EgressSet: iv.EgressSet})
+	}
+	if d.PolicyEntries, err = countEntries[bpfPolKey, bpfPolVal](pinDir, "policy"); err != nil {
+		return nil, err
+	}
+	if d.Conntrack, err = countEntries[bpfCtKey, bpfCtVal](pinDir, "conntrack"); err != nil {
+		return nil, err
 	}
 	cs, err := pinned(pinDir, "counters")
 	if err != nil {
@@ -103,4 +115,20 @@ func DumpPinned(pinDir string) (*Dump, error) {
 		}
 	}
 	return d, nil
+}
+
+func countEntries[K, V any](pinDir, name string) (int, error) {
+	m, err := pinned(pinDir, name)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	var k K
+	var v V
+	n := 0
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		n++
+	}
+	return n, it.Err()
 }

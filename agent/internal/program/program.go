@@ -12,6 +12,7 @@ import (
 type Direction struct {
 	Isolated bool     `json:"isolated"`
 	Policies []string `json:"policies"`
+	Rules    []Rule   `json:"rules"`
 }
 
 type Endpoint struct {
@@ -49,6 +50,7 @@ type Spec struct {
 	Hosts          map[string]string `json:"hosts"`
 	Networks       []Network         `json:"networks"`
 	LocalEndpoints []Endpoint        `json:"localEndpoints"`
+	PeerSets       [][]string        `json:"peerSets"`
 }
 
 type NodeProgram struct {
@@ -96,6 +98,8 @@ type Desired struct {
 	Remote  map[EndpointKey]netip.Addr // endpoint → its node's underlay address
 	Local   []LocalEndpoint
 	Errors  []string
+	// The program's peer sets (the allow sets' rules name them by index).
+	PeerSets [][]string
 }
 
 // SubnetID is stable per (VNI, subnet name), so a restarted agent computes the same ids.
@@ -123,7 +127,7 @@ func pick(self string, nodes []string, hosts map[string]string) (netip.Addr, boo
 
 // Compile turns a spec into map entries; entries it cannot build are reported, not fatal.
 func Compile(s Spec) Desired {
-	d := Desired{Subnets: map[SubnetKey]SubnetEntry{}, Remote: map[EndpointKey]netip.Addr{}}
+	d := Desired{Subnets: map[SubnetKey]SubnetEntry{}, Remote: map[EndpointKey]netip.Addr{}, PeerSets: s.PeerSets}
 	ids := map[string]uint32{}
 	for _, n := range s.Networks {
 		divider, dividerSelf := pick(s.Node, n.Dividers, s.Hosts)
