@@ -33,14 +33,18 @@ step=0
 total=$((8 + ${#extras[@]}))
 progress() { step=$((step + 1)); printf '[%d/%d] %s\n' "$step" "$total" "$*"; }
 
-need=()
-for b in "${wanted[@]}"; do
-  [[ -s "$BIN/$b" ]] || need+=("$b")
-done
-if [[ ${#need[@]} -eq 0 ]]; then
-  echo "$BIN"
-  exit 0
-fi
+# What is still to build; when nothing is, print the folder and stop.
+find_needed() {
+  need=()
+  for b in "${wanted[@]}"; do
+    [[ -s "$BIN/$b" ]] || need+=("$b")
+  done
+  if [[ ${#need[@]} -eq 0 ]]; then
+    echo "$BIN"
+    exit 0
+  fi
+}
+find_needed
 if ! command -v go >/dev/null 2>&1; then
   echo "error: Go is not installed or not on PATH." >&2
   echo "  The local control plane is built from source with Go (1.26 or newer)." >&2
@@ -54,14 +58,7 @@ if ! flock -n 9; then
   echo "another build into $CACHE is running: waiting for it" >&2
   flock 9
 fi
-need=()
-for b in "${wanted[@]}"; do
-  [[ -s "$BIN/$b" ]] || need+=("$b")
-done
-if [[ ${#need[@]} -eq 0 ]]; then
-  echo "$BIN"
-  exit 0
-fi
+find_needed
 echo "building ${need[*]} into $BIN (first build takes 10-20 min on 2 cores; later runs are instant)" >&2
 
 export GOFLAGS="-mod=mod -buildvcs=false"

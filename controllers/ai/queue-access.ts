@@ -4,6 +4,7 @@
 // cluster admins' own: any queue may be used there.
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
+import { celAnnotation, celList, policyBinding } from "../shared/admission.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import { type GPUQueue, GROUP } from "./api.ts";
 
@@ -29,7 +30,6 @@ export function allowedQueues(tenant: string, queues: readonly GPUQueue[]): stri
 }
 
 const labels = { "app.kubernetes.io/part-of": "centaurus" };
-const allowedText = `(has(namespaceObject.metadata.annotations) && '${ALLOWED_QUEUES_ANNOTATION}' in namespaceObject.metadata.annotations ? namespaceObject.metadata.annotations['${ALLOWED_QUEUES_ANNOTATION}'] : '')`;
 
 /** A GPUJob in a tenant namespace must name a queue listed on its namespace (kept by the ai pillar). */
 export const queueAccessPolicy: KubeObject = {
@@ -47,7 +47,7 @@ export const queueAccessPolicy: KubeObject = {
     variables: [
       {
         name: "allowed",
-        expression: `${allowedText}.split(',').map(s, s.trim()).filter(s, s != '')`,
+        expression: celList(celAnnotation("namespaceObject", ALLOWED_QUEUES_ANNOTATION)),
       },
     ],
     validations: [
@@ -61,9 +61,4 @@ export const queueAccessPolicy: KubeObject = {
   },
 } as KubeObject;
 
-export const queueAccessBinding: KubeObject = {
-  apiVersion: "admissionregistration.k8s.io/v1",
-  kind: "ValidatingAdmissionPolicyBinding",
-  metadata: { name: QUEUE_ACCESS_POLICY, labels },
-  spec: { policyName: QUEUE_ACCESS_POLICY, validationActions: ["Deny"] },
-} as KubeObject;
+export const queueAccessBinding = policyBinding(QUEUE_ACCESS_POLICY, labels);

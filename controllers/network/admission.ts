@@ -3,6 +3,7 @@
 // written only by whoever may write NodePrograms (the operator and cluster admins).
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
+import { celAnnotation, celList, policyBinding } from "../shared/admission.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import { ALLOWED_SUBNETS_ANNOTATION } from "./access.ts";
 import { GROUP, SUBNET_ANNOTATION } from "./api.ts";
@@ -11,17 +12,7 @@ const labels = { "app.kubernetes.io/part-of": "centaurus" };
 export const POD_SUBNET_POLICY = "centaurus-tenant-subnets";
 export const ENDPOINT_WRITER_POLICY = "centaurus-endpoint-writers";
 
-function binding(policyName: string): KubeObject {
-  return {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "ValidatingAdmissionPolicyBinding",
-    metadata: { name: policyName, labels },
-    spec: { policyName, validationActions: ["Deny"] },
-  } as KubeObject;
-}
-
-const annotation = (o: string, key: string) =>
-  `(has(${o}.metadata.annotations) && '${key}' in ${o}.metadata.annotations ? ${o}.metadata.annotations['${key}'] : '')`;
+const binding = (policyName: string) => policyBinding(policyName, labels);
 
 /**
  * The subnets a pod names (network.centaurus.io/subnet) must all be listed in its namespace's
@@ -41,21 +32,20 @@ export const podSubnetPolicy: KubeObject = {
       ],
     },
     variables: [
-      { name: "named", expression: annotation("object", SUBNET_ANNOTATION) },
+      { name: "named", expression: celAnnotation("object", SUBNET_ANNOTATION) },
       {
         name: "changed",
-        expression: `request.operation == 'CREATE' || variables.named != ${annotation("oldObject", SUBNET_ANNOTATION)}`,
+        expression: `request.operation == 'CREATE' || variables.named != ${celAnnotation("oldObject", SUBNET_ANNOTATION)}`,
       },
-      { name: "allowedText", expression: annotation("namespaceObject", ALLOWED_SUBNETS_ANNOTATION) },
+      { name: "allowedText", expression: celAnnotation("namespaceObject", ALLOWED_SUBNETS_ANNOTATION) },
       {
         name: "allowed",
-        expression: "variables.allowedText.split(',').map(s, s.trim()).filter(s, s != '')",
+        expression: celList("variables.allowedText"),
       },
     ],
     validations: [
       {
-        expression:
-          "!variables.changed || variables.named.split(',').map(s, s.trim()).filter(s, s != '').all(s, s in variables.allowed)",
+        expression: `!variables.changed || ${celList("variables.named")}.all(s, s in variables.allowed)`,
         messageExpression: `'pods of tenant ' + namespaceObject.metadata.labels['${TENANT_LABEL}'] + ' may join only subnets of its own VPCs or opened to it; ${SUBNET_ANNOTATION}=' + variables.named + ' names another; allowed subnets: ' + (size(variables.allowed) == 0 ? '(none)' : variables.allowed.join(', '))`,
         reason: "Forbidden",
       },

@@ -2,6 +2,7 @@
 // (not the controller hoping), and the per-tenant RBAC shapes (pure builders).
 
 import type { KubeObject } from "../../pkg/kube/object.ts";
+import { policyBinding } from "../shared/admission.ts";
 import { GROUP, RUNTIME_CLASS_LABEL_PREFIX, RUNTIME_RESTRICTED_LABEL, TENANT_LABEL } from "./api.ts";
 
 const chartLabels = { "app.kubernetes.io/name": "centaurus", "app.kubernetes.io/part-of": "centaurus" };
@@ -49,12 +50,7 @@ export const tenantGuardPolicy: KubeObject = {
   },
 } as KubeObject;
 
-export const tenantGuardBinding: KubeObject = {
-  apiVersion: "admissionregistration.k8s.io/v1",
-  kind: "ValidatingAdmissionPolicyBinding",
-  metadata: { name: TENANT_GUARD_POLICY, labels: chartLabels },
-  spec: { policyName: TENANT_GUARD_POLICY, validationActions: ["Deny"] },
-} as KubeObject;
+export const tenantGuardBinding = policyBinding(TENANT_GUARD_POLICY, chartLabels);
 
 /**
  * Pods and VMs in a namespace whose tenant restricts runtime classes must name an allowed
@@ -89,12 +85,7 @@ export const runtimeClassPolicy: KubeObject = {
   },
 } as KubeObject;
 
-export const runtimeClassBinding: KubeObject = {
-  apiVersion: "admissionregistration.k8s.io/v1",
-  kind: "ValidatingAdmissionPolicyBinding",
-  metadata: { name: RUNTIME_CLASS_POLICY, labels: chartLabels },
-  spec: { policyName: RUNTIME_CLASS_POLICY, validationActions: ["Deny"] },
-} as KubeObject;
+export const runtimeClassBinding = policyBinding(RUNTIME_CLASS_POLICY, chartLabels);
 
 const nsTenant = `namespaceObject.metadata.labels['${TENANT_LABEL}']`;
 
@@ -131,9 +122,4 @@ export const tenantLabelPolicy: KubeObject = {
   },
 } as KubeObject;
 
-export const tenantLabelBinding: KubeObject = {
-  apiVersion: "admissionregistration.k8s.io/v1",
-  kind: "ValidatingAdmissionPolicyBinding",
-  metadata: { name: TENANT_LABEL_POLICY, labels: chartLabels },
-  spec: { policyName: TENANT_LABEL_POLICY, validationActions: ["Deny"] },
-} as KubeObject;
+export const tenantLabelBinding = policyBinding(TENANT_LABEL_POLICY, chartLabels);
