@@ -76,7 +76,7 @@ export class GpuJobReconciler {
       case "invalid":
         // Validation that needs the cluster: a clear reason, never a silent wait. A node or
         // queue change wakes the job (watches); retrying alone cannot help.
-        s.invalid.add(key);
+        s.invalid.set(key, step.invalid.reason);
         throw new InvalidJobError(step.invalid.reason, step.invalid.message);
       case "restart-leftovers":
         await this.writes.deletePods(await this.writes.livePods(job));

@@ -32,6 +32,16 @@ export type NodeLike = Node;
 export type PodLike = Pod;
 
 /** The GPU node a Node object describes, or undefined for nodes without GPUs. */
+/** Whether what placement and validation read of a node changed (not its utilisation). */
+export function capacityChanged(a: GpuNodeInfo, b: GpuNodeInfo): boolean {
+  return (
+    a.count !== b.count ||
+    a.memoryMiB !== b.memoryMiB ||
+    a.model !== b.model ||
+    a.schedulable !== b.schedulable
+  );
+}
+
 export function gpuNodeInfo(node: NodeLike): GpuNodeInfo | undefined {
   const count = Number(
     node.status?.allocatable?.[GPU_RESOURCE] ?? node.status?.capacity?.[GPU_RESOURCE] ?? 0,

@@ -21,8 +21,17 @@ import { jobTags, planAssignment } from "./admission.ts";
 import { type GPUJob, GPUJobs, type GPUQueue, GPUQueues, JOB_LABEL, QUEUE_LABEL } from "./api.ts";
 import { rankWaiting, type WaitingJob } from "./fairshare.ts";
 import { JOB_INDEX, JOB_INFORMER, NODE_INFORMER, POD_INFORMER } from "./informers.ts";
-import { gpuNodeInfo, isTerminal, type NodeLike, type PodLike, podAssignment, podKey } from "./objects.ts";
+import {
+  capacityChanged,
+  gpuNodeInfo,
+  isTerminal,
+  type NodeLike,
+  type PodLike,
+  podAssignment,
+  podKey,
+} from "./objects.ts";
 import { GpuCluster, type HolderTags } from "./placement.ts";
+import { CAPACITY_REASONS } from "./validation.ts";
 
 const DECISION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1];
 
@@ -40,8 +49,11 @@ export class GpuScheduler {
   readonly parked = new Set<string>();
   /** Running elastic jobs below their max: woken to grow when a GPU frees. */
   readonly growable = new Set<string>();
-  /** Jobs whose spec this cluster cannot run (a terminal error): woken only by a node or queue change. */
-  readonly invalid = new Set<string>();
+  /**
+   * Jobs whose spec this cluster cannot run (a terminal error), by reason: woken by a queue
+   * change (their watch), and by a node change only when the reason is the nodes' capacity.
+   */
+  readonly invalid = new Map<string, string>();
   /** Bare pods that found no room: retried when a GPU frees. */
   readonly unplaced = new Set<string>();
   /** Pods being deleted (evicted, rolled back): their GPUs are about to be free. */
@@ -97,14 +109,18 @@ export class GpuScheduler {
 
   private onNode(n: NodeLike): void {
     this.event = {};
-    this.placeholders.delete(n.metadata.name ?? "");
+    const name = n.metadata.name ?? "";
+    const wasPlaceholder = this.placeholders.delete(name);
     const info = gpuNodeInfo(n);
     if (!info) {
-      this.cluster.removeNode(n.metadata.name ?? "");
+      this.cluster.removeNode(name);
       return;
     }
+    const before = this.cluster.nodeInfo(name);
     this.cluster.upsertNode(info);
-    this.event.changedNode = n.metadata.name;
+    // Heartbeats and utilisation updates change nothing a waiting job waits for: only a new
+    // node, or one whose devices or schedulability changed, may unblock one.
+    if (wasPlaceholder || !before || capacityChanged(before, info)) this.event.changedNode = name;
   }
 
   tagsOf(p: PodLike): HolderTags {
@@ -149,7 +165,9 @@ export class GpuScheduler {
 
   /** Mapper for node events: a new or changed node may unblock those and the jobs it was too small for. */
   jobsUnblockedByNode(n: NodeLike): string[] {
-    return this.event.changedNode === n.metadata.name ? [...this.jobsToWake(), ...this.invalid] : [];
+    if (this.event.changedNode !== n.metadata.name) return [];
+    const tooSmall = [...this.invalid].filter(([, reason]) => CAPACITY_REASONS.has(reason)).map(([k]) => k);
+    return [...this.jobsToWake(), ...tooSmall];
   }
 
   /** Mapper for pod and node events: the bare pods that found no room, when GPUs freed or a node changed. */

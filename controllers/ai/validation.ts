@@ -19,6 +19,13 @@ export interface Capacity {
   maxDeviceMemoryMiB: number;
 }
 
+/** The reasons a node that appears or grows can cure (the others need a queue or spec change). */
+export const CAPACITY_REASONS: ReadonlySet<string> = new Set([
+  "NoGPUNodes",
+  "TooManyGPUsPerReplica",
+  "FractionTooLarge",
+]);
+
 export function validateJob(
   job: GPUJob,
   queue: GPUQueue | undefined,

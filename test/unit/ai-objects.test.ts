@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { Registry } from "prom-client";
 import { renderGpuTop } from "../../cli/gpu.ts";
-import type { GPUJob, GPUQueue } from "../../controllers/ai/api.ts";
+import { type GPUJob, type GPUQueue, UTILIZATION_ANNOTATION } from "../../controllers/ai/api.ts";
 import {
+  capacityChanged,
   gpuNodeInfo,
   leanPod,
   type NodeLike,
@@ -55,6 +56,19 @@ describe("ai objects", () => {
     expect(gpuNodeInfo(fakeNode("plain", 0) as NodeLike)).to.equal(undefined);
     const cordoned = { ...fakeNode("gpu", 1), spec: { unschedulable: true } } as NodeLike;
     expect(gpuNodeInfo(cordoned)?.schedulable).to.equal(false);
+  });
+
+  it("tells a node's capacity change (which may unblock jobs) from a heartbeat or a utilisation update", () => {
+    const node = fakeNode("gpu", 0) as NodeLike;
+    const info = gpuNodeInfo(node);
+    if (!info) throw new Error("a GPU node");
+    const busy = gpuNodeInfo({
+      ...node,
+      metadata: { ...node.metadata, annotations: { [UTILIZATION_ANNOTATION]: "0=90" } },
+    });
+    expect(capacityChanged(info, busy ?? info)).to.equal(false);
+    expect(capacityChanged(info, { ...info, count: 4 })).to.equal(true);
+    expect(capacityChanged(info, { ...info, schedulable: false })).to.equal(true);
   });
 
   it("builds replica pods that request nvidia.com/gpu (so quotas count them) and name our scheduler", () => {
