@@ -17,6 +17,8 @@ unavailable() { echo "real nodes: unavailable: $*"; exit 0; }
 declare -A pkgs=(
   [containerd]=containerd [ctr]=containerd [runc]=runc [/usr/lib/cni/bridge]=containernetworking-plugins
   [busybox]=busybox-static [iptables]=iptables [unshare]=util-linux [nsenter]=util-linux [ip]=iproute2
+  # the operator image (run as pods on the real node) is built by a dockerd of our own
+  [dockerd]=docker.io
 )
 missing=()
 for c in "${!pkgs[@]}"; do

@@ -14,8 +14,7 @@ export const SCHEDULER_NAME = "centaurus-gpu-scheduler";
 /** The devices a pod was given, written by the scheduler through the binding: "0,1". */
 export const DEVICES_ANNOTATION = "ai.centaurus.io/gpu-devices";
 /** A pod's fractional share (set by the job controller, or by a user on a bare pod). */
-export const GPU_MEMORY_ANNOTATION = "ai.centaurus.io/gpu-memory-mib";
-export const GPU_COMPUTE_ANNOTATION = "ai.centaurus.io/gpu-compute-percent";
+export { GPU_COMPUTE_ANNOTATION, GPU_MEMORY_ANNOTATION } from "../shared/gpu-share.ts";
 /** Placement policy for a bare pod (a GPUJob carries it in spec.placement). */
 export const POLICY_ANNOTATION = "ai.centaurus.io/placement";
 /** Per-device utilisation in percent that the profiler publishes on a node: "37,80,0,0". */

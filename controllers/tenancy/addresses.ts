@@ -17,9 +17,14 @@ export const VPC_ADDRESS_CRD = "vpcaddresses.network.centaurus.io";
 /** The key under which status.used shows the addresses held (no quota: shown, not limited). */
 export const IP_ADDRESSES_KEY = "ip-addresses";
 
-export async function addressesInstalled(client: KubeClient): Promise<boolean> {
+export function addressesInstalled(client: KubeClient): Promise<boolean> {
+  return crdInstalled(client, VPC_ADDRESS_CRD);
+}
+
+/** Whether a CRD is installed (another pillar's kinds, read only when present). */
+export async function crdInstalled(client: KubeClient, name: string): Promise<boolean> {
   try {
-    await client.get(Resources.CustomResourceDefinition, VPC_ADDRESS_CRD);
+    await client.get(Resources.CustomResourceDefinition, name);
     return true;
   } catch (err) {
     if (isNotFound(err)) return false;

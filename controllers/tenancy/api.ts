@@ -4,6 +4,7 @@ import { CONDITIONS_SCHEMA, type CRDSpec, type JSONSchema, resourceTypeOf } from
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import type { ResourceType } from "../../pkg/kube/resource.ts";
 import type { Condition } from "../../pkg/status/conditions.ts";
+import { QUOTA_KEYS, type TenantLedger } from "./ledger.ts";
 
 export const GROUP = "tenancy.centaurus.io";
 /** On namespaces and on everything a tenant owns. */
@@ -36,7 +37,7 @@ export interface TenantSpec {
   /** The Pod Security Admission level enforced on the tenant's namespaces (default baseline). */
   podSecurity?: PodSecurityLevel;
   namespaces?: string[];
-  /** Tenant-wide hard limits: cpu, memory, pods, nvidia.com/gpu, virtualmachines, or any ResourceQuota key. */
+  /** Tenant-wide hard limits (ledger.ts LEDGER_KEYS): cpu, memory, pods, virtualmachines, GPUs, GPU shares. */
   quota?: Record<string, string | number>;
   allowedRuntimeClasses?: string[];
   network?: { vpcCIDR?: string; subnetCIDR?: string };
@@ -136,7 +137,17 @@ export const tenantCRD: CRDSpec = {
           ],
         },
       },
-      quota: { ...quantityMap, description: "Tenant-wide hard limits summed over all of its namespaces." },
+      quota: {
+        ...quantityMap,
+        maxProperties: 20,
+        description: `Tenant-wide hard limits over all of its namespaces, enforced at admission by the operator: ${QUOTA_KEYS.join(", ")}.`,
+        "x-kubernetes-validations": [
+          {
+            rule: `self.all(k, k in [${QUOTA_KEYS.map((k) => `'${k}'`).join(", ")}])`,
+            message: `quota keys are ${QUOTA_KEYS.join(", ")}`,
+          },
+        ],
+      },
       allowedRuntimeClasses: {
         type: "array",
         description: "When set, pods and VMs in the tenant must name one of these runtime classes.",
@@ -186,6 +197,40 @@ export const tenantCRD: CRDSpec = {
 };
 
 export const TenantResource: ResourceType<Tenant> = resourceTypeOf(tenantCRD);
+
+/**
+ * TenantLedger (cluster-scoped, one per tenant, named like it, owned by it): a charge per live
+ * pod and VM of the tenant, written by the operator's admission webhook and ledger keeper
+ * alone (ledger.ts says why it is exact). Tenants cannot read or write it; their Tenant's
+ * status shows the sums.
+ */
+export const tenantLedgerCRD: CRDSpec = {
+  group: GROUP,
+  kind: "TenantLedger",
+  plural: "tenantledgers",
+  namespaced: false,
+  spec: {
+    type: "object",
+    properties: {
+      charges: {
+        type: "object",
+        description: "By object uid: what admission charged to the tenant for it.",
+        additionalProperties: {
+          type: "object",
+          required: ["ref", "at", "use"],
+          properties: {
+            ref: { type: "string", description: "<resource>/<namespace>/<name>" },
+            at: { type: "string", format: "date-time" },
+            use: stringMap,
+          },
+        },
+      },
+    },
+  },
+  printerColumns: [{ name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" }],
+};
+
+export const TenantLedgerResource: ResourceType<TenantLedger> = resourceTypeOf(tenantLedgerCRD);
 
 export const LimitRangeResource: ResourceType = {
   group: "",

@@ -15,7 +15,6 @@ import {
   type Tenant,
 } from "./api.ts";
 import { ALLOWED_RUNTIME_CLASSES_ANNOTATION } from "./policies.ts";
-import { quotaKey } from "./quota.ts";
 import { tenantAdminRules, tenantMemberRules, tenantReaderRules, tenantViewerRules } from "./roles.ts";
 
 export const TENANT_ADMIN_ROLE = "tenant-admin";
@@ -161,13 +160,6 @@ export function desiredClusterObjects(t: Tenant): {
       subjects: subjects(t.spec.admins),
     } as KubeObject,
   };
-}
-
-/** The ResourceQuota hard keys a tenant quota needs. */
-export function quotaKeys(t: Tenant): string[] {
-  return Object.keys(t.spec.quota ?? {})
-    .map(quotaKey)
-    .sort();
 }
 
 /**

@@ -2,8 +2,11 @@
 
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { ControllerModule, PolicyRule } from "../module.ts";
-import { addressesInstalled, VPC_ADDRESS_CRD } from "./addresses.ts";
-import { tenantCRD } from "./api.ts";
+import { addressesInstalled, crdInstalled, VPC_ADDRESS_CRD } from "./addresses.ts";
+import { TenantResource, tenantCRD, tenantLedgerCRD } from "./api.ts";
+import { VIRTUAL_MACHINE_CRD } from "./informers.ts";
+import { ledgerInformers, ledgerKeeper } from "./ledger-keeper.ts";
+import { LedgerStore } from "./ledger-store.ts";
 import {
   runtimeClassBinding,
   runtimeClassPolicy,
@@ -12,6 +15,7 @@ import {
   tenantLabelBinding,
   tenantLabelPolicy,
 } from "./policies.ts";
+import { quotaWebhook } from "./quota-webhook.ts";
 import { tenantController } from "./reconcile.ts";
 
 const rw = ["get", "list", "watch", "create", "update", "patch", "delete"];
@@ -23,6 +27,13 @@ export const tenancyRBAC: PolicyRule[] = [
     verbs: ["get", "list", "watch", "update", "patch"],
   },
   { apiGroups: ["tenancy.centaurus.io"], resources: ["tenants/status"], verbs: ["get", "update", "patch"] },
+  // The quota ledgers (written by the webhook and the keeper) and the webhook's registration.
+  { apiGroups: ["tenancy.centaurus.io"], resources: ["tenantledgers"], verbs: rw },
+  {
+    apiGroups: ["admissionregistration.k8s.io"],
+    resources: ["validatingwebhookconfigurations"],
+    verbs: ["get", "list", "watch", "create", "update", "patch"],
+  },
   { apiGroups: [""], resources: ["namespaces"], verbs: rw },
   { apiGroups: [""], resources: ["resourcequotas", "limitranges"], verbs: rw },
   { apiGroups: [""], resources: ["resourcequotas/status"], verbs: ["get", "update", "patch"] },
@@ -37,19 +48,21 @@ export const tenancyRBAC: PolicyRule[] = [
   // Naming the objects a terminating namespace waits for (their finalizers) needs to list
   // whatever kinds the namespace controller reports as remaining.
   { apiGroups: ["*"], resources: ["*"], verbs: ["list"] },
-  // The addresses each tenant holds, for its status (when the network kinds are installed).
+  // The addresses each tenant holds, for its status, and its VMs, for its ledger (each when
+  // that pillar is installed).
   { apiGroups: ["network.centaurus.io"], resources: ["vpcaddresses"], verbs: ["get", "list", "watch"] },
+  { apiGroups: ["compute.centaurus.io"], resources: ["virtualmachines"], verbs: ["get", "list", "watch"] },
   {
     apiGroups: ["apiextensions.k8s.io"],
     resources: ["customresourcedefinitions"],
     verbs: ["get"],
-    resourceNames: [VPC_ADDRESS_CRD],
+    resourceNames: [VPC_ADDRESS_CRD, VIRTUAL_MACHINE_CRD],
   },
 ];
 
 export const tenancyModule: ControllerModule = {
   name: "tenancy",
-  crds: [tenantCRD],
+  crds: [tenantCRD, tenantLedgerCRD],
   manifests: [
     { resource: Resources.ValidatingAdmissionPolicy, object: tenantGuardPolicy },
     { resource: Resources.ValidatingAdmissionPolicyBinding, object: tenantGuardBinding },
@@ -61,5 +74,22 @@ export const tenancyModule: ControllerModule = {
   rbac: tenancyRBAC,
   async setup(manager, client) {
     manager.add(tenantController(client, { addresses: await addressesInstalled(client) }));
+    // The tenant-wide quota: a ledger per tenant, charged at admission by the webhook (every
+    // replica serves it) and kept equal to what runs by the keeper (the leader).
+    // Ledger writes go through a pool of their own (KubeClient.withOwnPool says why).
+    const ledgerClient = client.withOwnPool();
+    const ledgers = new LedgerStore(ledgerClient);
+    const informers = ledgerInformers(manager.factory, {
+      vms: await crdInstalled(client, VIRTUAL_MACHINE_CRD),
+    });
+    manager.add(ledgerKeeper(client, ledgers, informers, manager.log));
+    manager.webhooks.register(
+      quotaWebhook({
+        client: ledgerClient,
+        ledgers,
+        tenants: manager.factory.informerFor(TenantResource),
+        namespaces: informers.namespaces,
+      }),
+    );
   },
 };

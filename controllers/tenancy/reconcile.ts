@@ -1,10 +1,10 @@
 // The Tenant reconciler (thin): reads the tenant and what it owns from the cache, asks the
-// pure modules (desired.ts, quota.ts, status.ts) what should be, and has the writers
-// (owned-objects.ts, quota-keeper.ts, termination.ts) write the difference.
+// pure modules (desired.ts, ledger.ts, status.ts) what should be, and has the writers
+// (owned-objects.ts, termination.ts) write the difference. The quota itself is the ledger's
+// (quota-webhook.ts charges it, ledger-keeper.ts keeps it); this reports its sums.
 
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
-import { labelIndex } from "../../pkg/cache/store.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
 import { mapByLabel } from "../../pkg/controller/mappers.ts";
 import { anyOf, createdOnly, deletedOnly } from "../../pkg/controller/predicates.ts";
@@ -17,29 +17,34 @@ import { setCondition } from "../../pkg/status/conditions.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import { addFinalizer } from "../../pkg/status/finalizers.ts";
 import { IP_ADDRESSES_KEY, VPCAddressResource } from "./addresses.ts";
-import { LimitRangeResource, TENANT_FINALIZER, TENANT_LABEL, type Tenant, TenantResource } from "./api.ts";
+import {
+  LimitRangeResource,
+  quotaName,
+  TENANT_FINALIZER,
+  TENANT_LABEL,
+  type Tenant,
+  TenantLedgerResource,
+  TenantResource,
+} from "./api.ts";
 import { BlockerFinder } from "./blockers.ts";
-import { TENANT_ADMIN_ROLE } from "./desired.ts";
+import { TENANT_INDEX, TENANT_OWNED_INFORMER } from "./informers.ts";
+import { hardOf, ledgerUsage, type TenantLedger, totalUse } from "./ledger.ts";
 import {
   keepClusterObjects,
   keepNamespacedObjects,
   keepNamespaces,
   type OwnedLookup,
-  ownedByName,
 } from "./owned-objects.ts";
 import { usageSummary } from "./quantity.ts";
-import { keepQuota, type QuotaOutcome, type ResourceQuota, ROTATE_MS } from "./quota-keeper.ts";
 import { activeReadiness, writeStatus } from "./status.ts";
 import { terminate } from "./termination.ts";
-
-export type { ResourceQuota } from "./quota-keeper.ts";
-
-const TENANT_INDEX = "tenant";
 
 /** Kinds the controller keeps per tenant, all labelled with the tenant (informers select on it). */
 const OWNED: ResourceType[] = [
   Resources.Namespace,
+  // Only to delete the per-namespace quotas of releases before the ledger.
   Resources.ResourceQuota,
+  TenantLedgerResource,
   Resources.Role,
   Resources.RoleBinding,
   Resources.NetworkPolicy,
@@ -47,16 +52,6 @@ const OWNED: ResourceType[] = [
   Resources.ClusterRole,
   Resources.ClusterRoleBinding,
 ];
-
-/**
- * Every kind a tenant owns is watched with this one set of options, the owns watches included
- * (shared informers are fixed by their first caller: an owns watch without the index would
- * make the reconciler's lookup fail).
- */
-const TENANT_OWNED_INFORMER = {
-  labelSelector: TENANT_LABEL,
-  indexers: { [TENANT_INDEX]: labelIndex(TENANT_LABEL) },
-};
 
 function tenantInformer(factory: SharedInformerFactory, rt: ResourceType): Informer<KubeObject> {
   return factory.informerFor(rt, TENANT_OWNED_INFORMER);
@@ -102,9 +97,16 @@ export function tenantController(client: KubeClient, opts: TenancyOptions = {}):
         t = await addFinalizer(client, TenantResource, structuredClone(tenant) as Tenant, TENANT_FINALIZER);
       }
       const held = opts.addresses ? owned(VPCAddressResource).length : undefined;
-      return await converge(client, t, owned, events, blockers, ctx.log, held);
+      return await converge(client, t, owned, events, held);
     },
   });
+}
+
+export interface QuotaOutcome {
+  /** Whether the ledger exists (until then admission refuses the tenant's creates). */
+  synced: boolean;
+  hard: Record<string, string>;
+  used: Record<string, string>;
 }
 
 async function converge(
@@ -112,28 +114,26 @@ async function converge(
   t: Tenant,
   owned: OwnedLookup,
   events: EventRecorder,
-  discovery: BlockerFinder,
-  log: Logger,
   addressesHeld: number | undefined,
 ): Promise<{ requeueAfterMs: number } | undefined> {
   // 1. Namespaces: create/label the wanted ones, delete those taken off the list.
   const ns = await keepNamespaces(client, t, owned, events);
 
-  // 2. The tenant-wide quota, before the admins' RoleBinding: a namespace nobody but the
-  // controller could write to yet is known to be empty, so its quota may start with a share.
-  const rbs = ownedByName(owned, Resources.RoleBinding);
-  const fresh = new Set(ns.live.filter((n) => !rbs.has(`${n}/${TENANT_ADMIN_ROLE}`)));
-  const quotas = ownedByName<ResourceQuota>(owned, Resources.ResourceQuota);
-  const quota = await keepQuota(client, { t, namespaces: ns.live, quotas, fresh }, discovery, log);
-
-  // 3. Per-namespace RBAC, isolation and defaults; the cluster-scoped reader role.
+  // 2. Per-namespace RBAC, isolation and defaults; the cluster-scoped reader role.
   await keepNamespacedObjects(client, t, ns.live, owned);
   await keepClusterObjects(client, t, owned);
+  for (const rq of owned(Resources.ResourceQuota)) {
+    if (rq.metadata.name === quotaName(t.metadata.name ?? "") && rq.metadata.namespace) {
+      await client.delete(Resources.ResourceQuota, rq.metadata.name, rq.metadata.namespace);
+    }
+  }
 
-  // 4. Status.
+  // 3. Status: the ledger's sums against the tenant's limits.
+  const ledger = owned(TenantLedgerResource)[0] as TenantLedger | undefined;
+  const usage = ledgerUsage(hardOf(t.spec.quota), totalUse(ledger?.spec.charges));
   const used =
-    addressesHeld === undefined ? quota.used : { ...quota.used, [IP_ADDRESSES_KEY]: String(addressesHeld) };
-  return await reportActive(client, t, events, ns, { ...quota, used });
+    addressesHeld === undefined ? usage.used : { ...usage.used, [IP_ADDRESSES_KEY]: String(addressesHeld) };
+  return await reportActive(client, t, events, ns, { synced: !!ledger, hard: usage.hard, used });
 }
 
 async function reportActive(
@@ -163,6 +163,5 @@ async function reportActive(
   if (problems.length && t.status?.conditions?.[0]?.reason !== "NamespaceConflict") {
     await events.record(t, "Warning", "NamespaceConflict", problems.join("; "));
   }
-  if (ready && quota.rotating) return { requeueAfterMs: ROTATE_MS };
   return ready ? undefined : { requeueAfterMs: problems.length ? 30_000 : 1000 };
 }

@@ -7,7 +7,7 @@ import { type Tenant, TenantResource, type TenantStatus } from "./api.ts";
 
 export interface Readiness {
   ready: boolean;
-  reason: "NamespaceConflict" | "Provisioning" | "Provisioned" | "QuotaSyncing";
+  reason: "NamespaceConflict" | "Provisioning" | "Provisioned" | "LedgerPending";
   message: string;
 }
 
@@ -25,8 +25,8 @@ export function activeReadiness(
     return { ready: true, reason: "Provisioned", message: `${namespaceCount} namespaces ready` };
   return {
     ready: false,
-    reason: "QuotaSyncing",
-    message: "waiting for the quota controller to report use in every namespace",
+    reason: "LedgerPending",
+    message: "creating the tenant's quota ledger (creates in its namespaces are refused until it exists)",
   };
 }
 

@@ -111,6 +111,17 @@ export class KubeClient {
     return new KubeClient(new URL(cluster.server), opts);
   }
 
+  /**
+   * The same server and credentials over a connection pool of its own. An admission webhook
+   * writes through one: calls it serves arrive while the process's own creates wait on it, and
+   * a shared pool full of those creates would wait on the webhook forever (until its timeout).
+   */
+  withOwnPool(): KubeClient {
+    const c = new KubeClient(this.server, this.baseOptions);
+    for (const o of this.observers) c.observe(o);
+    return c;
+  }
+
   /** Register a callback for every request (used for rest_client_requests_total). */
   observe(observer: RequestObserver): void {
     this.observers.push(observer);

@@ -23,6 +23,7 @@ export interface JSONSchema {
   maxLength?: number;
   minItems?: number;
   maxItems?: number;
+  maxProperties?: number;
   additionalProperties?: JSONSchema | boolean;
   nullable?: boolean;
   anyOf?: JSONSchema[];

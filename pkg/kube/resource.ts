@@ -115,6 +115,13 @@ export const Resources = {
     kind: "ValidatingAdmissionPolicy",
     namespaced: false,
   },
+  ValidatingWebhookConfiguration: {
+    group: "admissionregistration.k8s.io",
+    version: "v1",
+    plural: "validatingwebhookconfigurations",
+    kind: "ValidatingWebhookConfiguration",
+    namespaced: false,
+  },
   ValidatingAdmissionPolicyBinding: {
     group: "admissionregistration.k8s.io",
     version: "v1",

@@ -454,6 +454,9 @@ export class LocalCluster {
           "--service-cluster-ip-range=10.96.0.0/16",
           // The advertise address is loopback, which may not be an Endpoints address.
           "--endpoint-reconciler-type=none",
+          // No kube-proxy here: the API server calls webhooks (the operator's, behind a Service,
+          // when it runs as pods on a real node) at an endpoint's address, not the ClusterIP.
+          "--enable-aggregator-routing=true",
           "--allow-privileged=true",
           "--profiling=false",
           "--max-requests-inflight=800",

@@ -12,6 +12,7 @@ import { Controller } from "../controller/controller.ts";
 import type { KubeClient } from "../kube/client.ts";
 import { type Logger, rootLogger } from "../log.ts";
 import { leaderElectionGauge, restClientRequests } from "../metrics/registry.ts";
+import { type WebhookOptions, WebhookServer } from "../webhook/server.ts";
 import { boundPort, listen, metricsHandler, probeHandler } from "./http-server.ts";
 import { type LeaderElectionOptions, LeaderElector } from "./leader-election.ts";
 import type { Runnable } from "./runnable.ts";
@@ -31,6 +32,8 @@ export interface ManagerOptions {
   onLostLeadership?: () => void;
   logger?: Logger;
   informerIdleTimeoutMs?: number;
+  /** The admission webhook server's settings (used when a module registers a webhook). */
+  webhook?: WebhookOptions;
 }
 
 export const DEFAULT_LEASE_NAME = "centaurus-manager";
@@ -46,6 +49,7 @@ export class Manager {
   private readonly startedRunnables: Runnable[] = [];
   private readonly opts: ManagerOptions;
   private elector: LeaderElector | undefined;
+  private webhookServer: WebhookServer | undefined;
   private servers: http.Server[] = [];
   private metricsServer: http.Server | undefined;
   private probeServer: http.Server | undefined;
@@ -65,6 +69,18 @@ export class Manager {
     collectDefaultMetrics({ register: this.registry });
     const requests = restClientRequests(this.registry);
     opts.client.observe((method, code, host) => requests.inc({ method, code: String(code), host }));
+  }
+
+  /**
+   * The one admission webhook server (created and added on first use): every replica serves it;
+   * the leader writes its ValidatingWebhookConfiguration.
+   */
+  get webhooks(): WebhookServer {
+    if (!this.webhookServer) {
+      this.webhookServer = new WebhookServer(this.client, { logger: this.log, ...this.opts.webhook });
+      this.add(this.webhookServer).add(this.webhookServer.registrar);
+    }
+    return this.webhookServer;
   }
 
   /** Adds a controller (wired to the shared informers now) or a runnable. */

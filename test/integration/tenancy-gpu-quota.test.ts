@@ -131,12 +131,8 @@ describe("tenancy: GPU quota under a race of two tenants", function () {
     }
     expect(peaks, "most GPUs a tenant's pods held at any sample").to.deep.equal(tenants.map((t) => t.quota));
     for (const t of tenants) {
-      const rq = await admin.get<{ status?: { used?: Record<string, string> } } & { metadata: object }>(
-        Resources.ResourceQuota,
-        `tenant-${t.name}-quota`,
-        ns(t.name),
-      );
-      expect(Number(rq.status?.used?.["requests.nvidia.com/gpu"])).to.be.at.most(t.quota);
+      const got = await admin.get<Tenant>(TenantResource, t.name);
+      expect(Number(got.status?.used?.["nvidia.com/gpu"] ?? 0)).to.be.at.most(t.quota);
     }
   });
 });

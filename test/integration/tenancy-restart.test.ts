@@ -4,9 +4,9 @@
 import { expect } from "chai";
 import { type VirtualMachine, VirtualMachineResource } from "../../controllers/compute/api.ts";
 import { computeModule } from "../../controllers/compute/index.ts";
-import { type Tenant, TenantResource } from "../../controllers/tenancy/api.ts";
+import { type Tenant, TenantLedgerResource, TenantResource } from "../../controllers/tenancy/api.ts";
 import { tenancyModule } from "../../controllers/tenancy/index.ts";
-import type { ResourceQuota } from "../../controllers/tenancy/reconcile.ts";
+import type { TenantLedger } from "../../controllers/tenancy/ledger.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { Pod } from "../../pkg/kube/core.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
@@ -64,6 +64,7 @@ describe("tenancy and compute: operator restarted mid-flow", function () {
       bindings: await per(Resources.RoleBinding),
       policies: await per(Resources.NetworkPolicy),
       quotas: await per(Resources.ResourceQuota),
+      ledgers: (await admin.list(TenantLedgerResource, sel)).items.length,
     };
   };
 
@@ -97,14 +98,12 @@ describe("tenancy and compute: operator restarted mid-flow", function () {
       roles: [3, 3, 3, 3, 3, 3, 3],
       bindings: [3, 3, 3, 3, 3, 3, 3],
       policies: [1, 1, 1, 1, 1, 1, 1],
-      quotas: [1, 1, 1, 1, 1, 1, 1],
+      quotas: [0, 0, 0, 0, 0, 0, 0],
+      ledgers: 1,
     });
-    let hard = 0;
-    for (const ns of t.status?.namespaces ?? []) {
-      const rq = await admin.get<ResourceQuota>(Resources.ResourceQuota, `tenant-${name}-quota`, ns);
-      hard += Number(rq.status?.hard?.pods ?? 0);
-    }
-    expect(hard).to.equal(14);
+    const ledger = await admin.get<TenantLedger>(TenantLedgerResource, name);
+    expect(ledger.spec.charges ?? {}).to.deep.equal({});
+    expect(t.status?.hard).to.deep.equal({ pods: "14" });
     await admin.delete(TenantResource, name);
     await waitGone("the tenant", () => admin.get(TenantResource, name), 90_000);
   });

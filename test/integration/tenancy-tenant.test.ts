@@ -3,9 +3,9 @@
 // and deletion that reports what it waits for.
 
 import { expect } from "chai";
-import { type Tenant, TenantResource } from "../../controllers/tenancy/api.ts";
+import { type Tenant, TenantLedgerResource, TenantResource } from "../../controllers/tenancy/api.ts";
 import { tenancyModule } from "../../controllers/tenancy/index.ts";
-import type { ResourceQuota } from "../../controllers/tenancy/reconcile.ts";
+import type { TenantLedger } from "../../controllers/tenancy/ledger.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
@@ -92,7 +92,6 @@ describe("tenancy: Tenant", function () {
     });
     expect(t.status?.used).to.include({ pods: "0", virtualmachines: "0" });
     expect(t.metadata.finalizers).to.include("tenancy.centaurus.io/cleanup");
-    let sumPods = 0;
     for (const ns of t.status?.namespaces ?? []) {
       const n = await admin.get(Resources.Namespace, ns);
       expect(n.metadata.labels).to.include({ "tenancy.centaurus.io/tenant": name });
@@ -109,29 +108,34 @@ describe("tenancy: Tenant", function () {
         ns,
       );
       expect(JSON.stringify(np.spec.ingress)).to.contain(name);
-      const rq = await admin.get<ResourceQuota>(Resources.ResourceQuota, `tenant-${name}-quota`, ns);
-      expect(rq.metadata.labels).to.include({ "tenancy.centaurus.io/tenant": name });
-      sumPods += Number(rq.status?.hard?.pods);
+      // No per-namespace quota: the tenant-wide ledger counts (and admission enforces) it.
+      expect((await admin.list(Resources.ResourceQuota, { namespace: ns })).items).to.deep.equal([]);
     }
-    // The shares of the headroom add up to the tenant's limit, never to more.
-    expect(sumPods).to.equal(9);
+    const ledger = await admin.get<TenantLedger>(TenantLedgerResource, name);
+    expect(ledger.metadata.labels).to.include({ "tenancy.centaurus.io/tenant": name });
+    expect(ledger.metadata.ownerReferences?.[0]).to.include({ kind: "Tenant", name });
   });
 
-  it("Ready means counted: every quota reports use of every resource it limits, so a create right after passes", async () => {
+  it("Ready means counted: the ledger exists, so a create right after passes", async () => {
     for (let i = 0; i < 3; i++) {
       const name = await makeTenant(
-        { namespaces: ["a", "b"], quota: { pods: 6, cpu: "3", memory: "3Gi", "count/configmaps": 30 } },
+        { namespaces: ["a", "b"], quota: { pods: 6, cpu: "3", memory: "3Gi" } },
         `tc${i}`,
       );
       const t = await waitReady(admin, name);
-      for (const ns of t.status?.namespaces ?? []) {
-        const rq = await admin.get<ResourceQuota>(Resources.ResourceQuota, `tenant-${name}-quota`, ns);
-        for (const k of Object.keys(rq.status?.hard ?? {}))
-          expect(rq.status?.used?.[k], `${ns} ${k}`).to.be.a("string");
-        // What `kubectl wait --for=condition=Ready tenant/x && kubectl create ...` does: no 403.
-        await admin.create(Resources.ConfigMap, { metadata: { name: "first", namespace: ns }, data: {} });
-      }
+      // What `kubectl wait --for=condition=Ready tenant/x && kubectl create ...` does: no refusal.
+      for (const ns of t.status?.namespaces ?? []) await admin.create(Resources.Pod, pod("first", ns));
     }
+  });
+
+  it("refuses a quota key the ledger does not count, naming those it does", async () => {
+    const msg = await errorOf(
+      admin.create(TenantResource, {
+        metadata: { name: uniqueName("tk") },
+        spec: { quota: { "count/configmaps": 30 } },
+      } as Tenant),
+    );
+    expect(msg).to.match(/quota keys are cpu, memory, .*virtualmachines/);
   });
 
   it("isolation: a can-i matrix and real requests with the users' own tokens", async () => {
@@ -230,13 +234,11 @@ describe("tenancy: Tenant", function () {
       await codeOf(ua.create(Resources.Namespace, { metadata: { name: uniqueName("sneaky") } })),
     ).to.equal(403);
     expect(await codeOf(ua.list(Resources.Node))).to.equal(403);
+    // The ledger is the operator's alone: a tenant admin can neither read nor rewrite it.
+    expect(await codeOf(ua.get(TenantLedgerResource, a))).to.equal(403);
     expect(
-      await codeOf(
-        ua.patch(Resources.ResourceQuota, `tenant-${a}-quota`, aNs, "merge", {
-          spec: { hard: { pods: "1000" } },
-        }),
-      ),
-    ).to.be.oneOf([403, 404]);
+      await codeOf(ua.patch(TenantLedgerResource, a, undefined, "merge", { spec: { charges: {} } })),
+    ).to.equal(403);
     // Tenant admins change their namespace list, but not their quota or admins (admission policy).
     expect(
       await codeOf(ua.patch(TenantResource, a, undefined, "merge", { spec: { namespaces: ["web", "api"] } })),
@@ -271,74 +273,86 @@ describe("tenancy: Tenant", function () {
     for (const c of Object.values(users)) c.close();
   });
 
-  it("quota: the tenant-wide limit holds across namespaces and names the tenant's quota", async () => {
+  it("quota: the tenant-wide limit holds across namespaces and names the tenant and what is left", async () => {
     const name = await makeTenant({ namespaces: ["a", "b"], quota: { pods: 4 } }, "tq");
     await waitReady(admin, name);
     const nss = [`${name}-a`, `${name}-b`, `${name}-default`];
-    // Fill the tenant from one namespace: rebalancing moves the others' shares to it.
-    for (let i = 0; i < 4; i++) {
-      await waitFor(
-        `pod ${i} to be admitted`,
-        () => admin.create(Resources.Pod, pod(`p${i}`, nss[0] ?? "")),
-        {
-          timeoutMs: 30_000,
-        },
-      );
-    }
+    // The whole limit from one namespace, each create at the first try.
+    for (let i = 0; i < 4; i++) await admin.create(Resources.Pod, pod(`p${i}`, nss[0] ?? ""));
     await waitFor(
       "the tenant to count 4 pods",
       async () => (await admin.get<Tenant>(TenantResource, name)).status?.used?.pods === "4",
     );
     for (const ns of nss) {
       const err = await errorOf(admin.create(Resources.Pod, pod("over", ns)));
-      expect(err, ns).to.match(new RegExp(`exceeded quota: tenant-${name}-quota`));
+      expect(err, ns).to.match(
+        new RegExp(`exceeded quota: tenant-${name}-quota, requested: pods=1, used: pods=4, limited: pods=4`),
+      );
+      expect(err, ns).to.match(new RegExp(`tenant ${name} has 0 pods left`));
     }
+    // A dry run is judged the same way and charges nothing.
+    expect(await errorOf(admin.create(Resources.Pod, pod("dry", nss[1] ?? ""), { dryRun: true }))).to.match(
+      /exceeded quota/,
+    );
   });
 
-  it("quota: 50 concurrent creates racing across 3 namespaces never pass the tenant limit", async () => {
-    const limit = 20;
-    const name = await makeTenant({ namespaces: ["a", "b"], quota: { pods: limit } }, "tr");
+  it("quota: 2 CPUs over four namespaces fill from one, then another, with 100 racing creates between that never pass the limit", async () => {
+    const name = await makeTenant({ namespaces: ["a", "b", "c"], quota: { cpu: "2" } }, "tr");
     await waitReady(admin, name);
-    const nss = [`${name}-a`, `${name}-b`, `${name}-default`];
-    const countPods = async () => {
+    const nss = ["a", "b", "c", "default"].map((s) => `${name}-${s}`);
+    const small = (n: string, ns: string) =>
+      pod(n, ns, {
+        containers: [
+          { name: "app", image: "registry.k8s.io/pause:3.10", resources: { requests: { cpu: "100m" } } },
+        ],
+      });
+    const podsIn = async (list: string[]) => {
       let n = 0;
-      for (const ns of nss) n += (await admin.list(Resources.Pod, { namespace: ns })).items.length;
+      for (const ns of list) n += (await admin.list(Resources.Pod, { namespace: ns })).items.length;
       return n;
     };
-    let admitted = 0;
-    let refused = 0;
-    for (let wave = 0; wave < 2; wave++) {
-      const results = await Promise.allSettled(
-        Array.from({ length: 50 }, (_, i) =>
-          admin.create(Resources.Pod, pod(`w${wave}-${i}`, nss[i % 3] ?? "")),
-        ),
+    const emptyAndReleased = async () => {
+      for (const ns of nss) {
+        for (const p of (await admin.list(Resources.Pod, { namespace: ns })).items)
+          await admin.delete(Resources.Pod, p.metadata.name ?? "", ns);
+      }
+      await waitFor("the pods to go and the ledger to release them", async () => {
+        if ((await podsIn(nss)) > 0) return false;
+        const l = await admin.get<TenantLedger>(TenantLedgerResource, name);
+        return Object.keys(l.spec.charges ?? {}).length === 0;
+      });
+    };
+    const fillOne = async (ns: string) => {
+      // 20 × 100m = the whole 2 CPUs from one namespace, every create at the first try.
+      for (let i = 0; i < 20; i++) await admin.create(Resources.Pod, small(`p${i}`, ns));
+      const err = await errorOf(admin.create(Resources.Pod, small("p20", ns)));
+      expect(err).to.match(
+        new RegExp(`exceeded quota: tenant-${name}-quota, requested: cpu=100m, used: cpu=2`),
       );
-      admitted += results.filter((r) => r.status === "fulfilled").length;
-      refused += results.filter((r) => r.status === "rejected").length;
-      expect(await countPods()).to.be.at.most(limit);
-    }
-    expect(admitted).to.be.at.most(limit);
-    expect(admitted).to.be.greaterThan(0);
-    expect(refused).to.equal(100 - admitted);
-    // Whatever the race left, the sum of the namespaces' hards stays within the tenant limit.
-    let hardSum = 0;
-    for (const ns of nss) {
-      const rq = await admin.get<ResourceQuota>(Resources.ResourceQuota, `tenant-${name}-quota`, ns);
-      hardSum += Math.max(Number(rq.status?.hard?.pods ?? 0), Number(rq.spec?.hard?.pods ?? 0));
-    }
-    expect(hardSum).to.be.at.most(limit);
-    // And the whole limit stays reachable: keep asking until the tenant is full.
-    let next = 0;
-    await waitFor(
-      "the tenant to fill up to its limit",
-      async () => {
-        if ((await countPods()) >= limit) return true;
-        await admin.create(Resources.Pod, pod(`fill-${next++}`, nss[next % 3] ?? "")).catch(() => undefined);
-        return false;
-      },
-      { timeoutMs: 60_000, intervalMs: 200 },
+    };
+    await fillOne(nss[0] ?? "");
+    await emptyAndReleased();
+    const results = await Promise.allSettled(
+      Array.from({ length: 100 }, (_, i) =>
+        admin.create(Resources.Pod, small(`race-${i}`, nss[i % 4] ?? "")),
+      ),
     );
-    expect(await countPods()).to.equal(limit);
+    const admitted = results.filter((r) => r.status === "fulfilled").length;
+    const refusals = results.flatMap((r) => (r.status === "rejected" ? [String(r.reason)] : []));
+    // Exact both ways: never over the limit, and never a refusal while room was left.
+    expect(admitted, `admitted of 100 racing creates (first refusal: ${refusals[0]})`).to.equal(20);
+    expect(await podsIn(nss)).to.equal(20);
+    expect(
+      refusals.every((m) => /exceeded quota/.test(m)),
+      refusals[0],
+    ).to.equal(true);
+    const t = await waitFor("the status to count 2 CPUs", async () => {
+      const got = await admin.get<Tenant>(TenantResource, name);
+      return got.status?.used?.cpu === "2" ? got : undefined;
+    });
+    expect(t.status?.usage).to.match(/cpu 2\/2/);
+    await emptyAndReleased();
+    await fillOne(nss[3] ?? "");
   });
 
   it("deletion removes everything, reports a foreign finalizer it waits for, then completes", async () => {

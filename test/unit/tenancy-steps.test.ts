@@ -1,14 +1,13 @@
 // The decisions split out of the Tenant reconciler (pure): the Ready condition of an active
-// tenant, how one namespace's quota moves to its target, and what a deletion waits for.
+// tenant and what a deletion waits for.
 
 import { expect } from "chai";
 import { heldByFinalizers, holdingConditions, waitingForLine } from "../../controllers/tenancy/blockers.ts";
 import { sameRuntimeLabels } from "../../controllers/tenancy/owned-objects.ts";
-import { hardDiffers, planHard } from "../../controllers/tenancy/quota.ts";
 import { activeReadiness } from "../../controllers/tenancy/status.ts";
 
 describe("tenancy: reconcile steps", () => {
-  it("reports conflicts first, then provisioning, then quota syncing", () => {
+  it("reports conflicts first, then provisioning, then the quota ledger", () => {
     expect(activeReadiness(["ns a taken"], ["b"], 2, false)).to.deep.equal({
       ready: false,
       reason: "NamespaceConflict",
@@ -19,49 +18,12 @@ describe("tenancy: reconcile steps", () => {
       reason: "Provisioning",
       message: "creating namespaces b, c",
     });
-    expect(activeReadiness([], [], 2, false).reason).to.equal("QuotaSyncing");
+    expect(activeReadiness([], [], 2, false).reason).to.equal("LedgerPending");
     expect(activeReadiness([], [], 2, true)).to.deep.equal({
       ready: true,
       reason: "Provisioned",
       message: "2 namespaces ready",
     });
-  });
-
-  it("plans a lowering that never raises, then the target", () => {
-    const keys = ["cpu", "memory"];
-    const plan = planHard(
-      keys,
-      { cpu: "1", memory: "4Gi" },
-      { cpu: "2", memory: "2Gi" },
-      { cpu: "2", memory: "2Gi" },
-    );
-    expect(plan.lower).to.deep.equal({ cpu: "1", memory: "2Gi" });
-    expect(plan.raise).to.deep.equal({ cpu: "1", memory: "4Gi" });
-    const up = planHard(
-      keys,
-      { cpu: "3", memory: "2Gi" },
-      { cpu: "2", memory: "2Gi" },
-      { cpu: "2", memory: "2Gi" },
-    );
-    expect(up).to.deep.equal({ raise: { cpu: "3", memory: "2Gi" } });
-    // status.hard behind spec.hard still needs the write.
-    expect(planHard(["cpu"], { cpu: "2" }, { cpu: "2" }, { cpu: "1" })).to.deep.equal({
-      raise: { cpu: "2" },
-    });
-    expect(
-      planHard(
-        keys,
-        { cpu: "2", memory: "2Gi" },
-        { cpu: "2", memory: "2Gi" },
-        { cpu: "2000m", memory: "2Gi" },
-      ),
-    ).to.deep.equal({});
-  });
-
-  it("compares hards by amount", () => {
-    expect(hardDiffers({ cpu: "1000m" }, { cpu: "1" })).to.equal(false);
-    expect(hardDiffers(undefined, { cpu: "1" })).to.equal(true);
-    expect(hardDiffers({ cpu: "1" }, {})).to.equal(false);
   });
 
   it("says what a terminating namespace waits for", () => {
