@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { controllerModules } from "../../controllers/index.ts";
+import { TenantLedgerResource } from "../../controllers/tenancy/api.ts";
+import type { TenantLedger } from "../../controllers/tenancy/ledger.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
@@ -137,6 +139,19 @@ describe("e2e: the operator as pods on a real node (image, helm, install.yaml)",
     const applied = await applyYaml(admin, samplesText());
     expect(applied.filter((a) => isCentaurus(a.resource)).length).to.be.greaterThan(0);
     await waitFor("every sample to be Ready", () => samplesReady(admin, applied), { timeoutMs: 180_000 });
+    // The sample VM and its launcher were admitted by the tenant-quota webhook, served by the
+    // pods behind the chart's Service with the certificate they share: both are charged.
+    const hook = await admin.get<KubeObject & { webhooks: Array<{ clientConfig: Record<string, unknown> }> }>(
+      Resources.ValidatingWebhookConfiguration,
+      "centaurus",
+    );
+    expect(hook.webhooks[0]?.clientConfig).to.have.property("caBundle");
+    expect(hook.webhooks[0]?.clientConfig).to.have.nested.property("service.name", "centaurus-webhook");
+    const ledger = await admin.get<TenantLedger>(TenantLedgerResource, "acme");
+    expect(Object.values(ledger.spec.charges ?? {}).map((c) => c.ref.split("/")[0])).to.include.members([
+      "virtualmachines",
+      "pods",
+    ]);
     for (const p of pods)
       expect(await forbiddenRequests(8080, p.status?.podIP), `403s of ${p.metadata.name}`).to.equal(0);
     return { applied };
