@@ -3,7 +3,7 @@
 //
 //   npx tsx bench/tenant-admission.ts [--pods 200] [--loaded 1000] [--runs 3]
 //
-// One local control plane; the manager (tenancy) runs as its own compiled process and serves
+// One local control plane; the manager (tenancy and compute) runs as its own compiled process and serves
 // the quota webhook. Per run, alternating one create in each namespace so both see the same
 // machine: --pods sequential pod creates in a tenant namespace (webhook + one ledger write
 // each) and as many in a plain namespace (no webhook): median and p99 latency of each. Then,
@@ -13,6 +13,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
+import { computeModule } from "../controllers/compute/index.ts";
 import { type Tenant, TenantLedgerResource, TenantResource } from "../controllers/tenancy/api.ts";
 import { tenancyModule } from "../controllers/tenancy/index.ts";
 import type { TenantLedger } from "../controllers/tenancy/ledger.ts";
@@ -107,7 +108,8 @@ async function main(): Promise<void> {
   const client = await cluster.clientFor();
   const rows: Array<Record<string, number>> = [];
   try {
-    await installModules(client, [tenancyModule]);
+    // The manager fixture runs tenancy and compute: both kinds must exist for it to be ready.
+    await installModules(client, [tenancyModule, computeModule]);
     const { child, healthPort } = await startManager(cluster.kubeconfigPath);
     try {
       await waitFor(

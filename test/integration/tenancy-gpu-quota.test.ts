@@ -135,4 +135,64 @@ describe("tenancy: GPU quota under a race of two tenants", function () {
       expect(Number(got.status?.used?.["nvidia.com/gpu"] ?? 0)).to.be.at.most(t.quota);
     }
   });
+
+  it("GPU shares count against the tenant's GPU compute quota: a gang over it is rolled back whole, one within it runs", async () => {
+    const name = uniqueName("gf");
+    await admin.create(TenantResource, {
+      metadata: { name },
+      spec: { quota: { "ai.centaurus.io/gpu-compute": "500m", "ai.centaurus.io/gpu-memory": "4Gi" } },
+    } as Tenant);
+    await admin.create<GPUQueue>(GPUQueues, {
+      metadata: { name: `${name}-q` },
+      spec: { owner: { kind: "Tenant", name } },
+    } as GPUQueue);
+    try {
+      await waitReady(admin, name);
+      await waitFor(`${name}'s namespace to list its queue`, async () => {
+        const n = await admin.get(Resources.Namespace, ns(name));
+        return n.metadata.annotations?.["ai.centaurus.io/allowed-queues"] === `${name}-q`;
+      });
+      const job = (jobName: string, min: number) =>
+        admin.create<GPUJob>(GPUJobs, {
+          metadata: { name: jobName, namespace: ns(name) },
+          spec: {
+            queue: `${name}-q`,
+            gpuFraction: { computePercent: 30, memoryMiB: 1024 },
+            replicas: { min, max: min },
+            template: TEMPLATE,
+          },
+        } as GPUJob);
+      // Two 30% replicas need 600m of the 500m: the second pod is refused, the gang rolled back.
+      await job("pair", 2);
+      const refused = await waitFor("the pair to be refused by the tenant's quota", async () => {
+        const j = await admin.get<GPUJob>(GPUJobs, "pair", ns(name));
+        const ready = j.status?.conditions?.find((c) => c.type === "Ready");
+        return ready?.reason === "QuotaExceeded" ? ready : undefined;
+      });
+      expect(refused.message).to.match(
+        /exceeded quota: tenant-.*-quota, requested: ai.centaurus.io\/gpu-compute=300m/,
+      );
+      await admin.delete(GPUJobs, "pair", ns(name));
+      await waitFor("the pair's pods and charges to go", async () => {
+        const t = await admin.get<Tenant>(TenantResource, name);
+        const pods = (await admin.list(Resources.Pod, { namespace: ns(name) })).items;
+        return pods.length === 0 && (t.status?.used?.["ai.centaurus.io/gpu-compute"] ?? "0") === "0";
+      });
+      // One 30% replica fits, and the tenant's status counts its share.
+      await job("single", 1);
+      await waitFor("the single replica to run", async () => {
+        const j = await admin.get<GPUJob>(GPUJobs, "single", ns(name));
+        return j.status?.phase === "Running";
+      });
+      const t = await waitFor("the tenant to count the share", async () => {
+        const got = await admin.get<Tenant>(TenantResource, name);
+        return got.status?.used?.["ai.centaurus.io/gpu-compute"] === "300m" ? got : undefined;
+      });
+      expect(t.status?.used?.["ai.centaurus.io/gpu-memory"]).to.equal(String(1024 * 1024 * 1024));
+    } finally {
+      await admin.delete(GPUQueues, `${name}-q`).catch(() => undefined);
+      await admin.delete(TenantResource, name).catch(() => undefined);
+      await waitGone(`tenant ${name}`, () => admin.get(TenantResource, name), 90_000);
+    }
+  });
 });
