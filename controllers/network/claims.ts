@@ -5,7 +5,7 @@
 import type { Informer } from "../../pkg/cache/informer.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { Pod } from "../../pkg/kube/core.ts";
-import { isAlreadyExists, isConflict, isNotFound } from "../../pkg/kube/errors.ts";
+import { isAlreadyExists, isConflict, isForbidden, isNotFound } from "../../pkg/kube/errors.ts";
 import { canonicalJSON } from "../../pkg/kube/object.ts";
 import {
   API_VERSION,
@@ -44,6 +44,9 @@ export function desiredClaim(pod: Pod, subnet: string, ip: string, epName: strin
 }
 
 /** One IPPool per subnet, built from the cached claims and kept in step with them. */
+/** A claim the tenant's address quota refused: waits for addresses to free, says why. */
+export class AddressQuotaError extends Error {}
+
 export class SubnetPools {
   private readonly pools = new Map<string, { signature: string; pool: IPPool }>();
 
@@ -115,6 +118,10 @@ export class Claims {
         this.recent.set(`${uid}/${epName}`, created);
         return created;
       } catch (err) {
+        // The tenant's quota on ip-addresses (its ledger's admission webhook) refused it.
+        if (isForbidden(err) && /exceeded quota/.test((err as Error).message)) {
+          throw new AddressQuotaError((err as Error).message);
+        }
         if (!isAlreadyExists(err)) throw err;
         // Someone holds it (a claim our cache has not seen yet): take the next candidate.
         lost.add(ip);

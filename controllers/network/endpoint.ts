@@ -11,7 +11,7 @@ import { Resources } from "../../pkg/kube/resource.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import { allowedSubnets, subnetRefusal } from "./access.ts";
 import { Endpoints, Subnets } from "./api.ts";
-import type { Claims } from "./claims.ts";
+import { AddressQuotaError, type Claims } from "./claims.ts";
 import type { NetworkDeps } from "./deps.ts";
 import {
   desiredEndpoint,
@@ -67,7 +67,14 @@ async function ensureInterface(deps: NetworkDeps, claims: Claims, pod: Pod, subn
     await events.record(pod, "Warning", "SubnetNotReady", `subnet ${subnetName} for eth${i}: ${why}`);
     return { wait: undefined }; // the subnet watch requeues this pod when the subnet becomes ready
   }
-  const claim = await claims.claimFor(pod, subnet, endpointName(pod.metadata.name ?? "", i));
+  let claim: Awaited<ReturnType<Claims["claimFor"]>>;
+  try {
+    claim = await claims.claimFor(pod, subnet, endpointName(pod.metadata.name ?? "", i));
+  } catch (err) {
+    if (!(err instanceof AddressQuotaError)) throw err;
+    await events.record(pod, "Warning", "AddressQuotaExceeded", `eth${i}: ${err.message}`);
+    return { wait: { requeueAfterMs: 10_000 } };
+  }
   if (!claim) {
     await events.record(pod, "Warning", "SubnetFull", `subnet ${subnetName} has no free address for eth${i}`);
     return { wait: { requeueAfterMs: 5_000 } };

@@ -214,16 +214,9 @@ export const tenantLedgerCRD: CRDSpec = {
     properties: {
       charges: {
         type: "object",
-        description: "By object uid: what admission charged to the tenant for it.",
-        additionalProperties: {
-          type: "object",
-          required: ["ref", "at", "use"],
-          properties: {
-            ref: { type: "string", description: "<resource>/<namespace>/<name>" },
-            at: { type: "string", format: "date-time" },
-            use: stringMap,
-          },
-        },
+        description:
+          'By object uid, what admission charged to the tenant for it: "<resource>/<namespace>/<name> <time charged> <key>=<amount>,...".',
+        additionalProperties: { type: "string" },
       },
     },
   },

@@ -73,7 +73,8 @@ export const tenancyModule: ControllerModule = {
   ],
   rbac: tenancyRBAC,
   async setup(manager, client) {
-    manager.add(tenantController(client, { addresses: await addressesInstalled(client) }));
+    const addresses = await addressesInstalled(client);
+    manager.add(tenantController(client, { addresses }));
     // The tenant-wide quota: a ledger per tenant, charged at admission by the webhook (every
     // replica serves it) and kept equal to what runs by the keeper (the leader).
     // Ledger writes go through a pool of their own (KubeClient.withOwnPool says why).

@@ -7,6 +7,7 @@ import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
 import { NAMESPACE_INDEX } from "../../pkg/cache/store.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
+import { mapByLabel } from "../../pkg/controller/mappers.ts";
 import { anyOf, createdOnly, deletedOnly } from "../../pkg/controller/predicates.ts";
 import { watch } from "../../pkg/controller/watch.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
@@ -15,10 +16,13 @@ import { isNotFound } from "../../pkg/kube/errors.ts";
 import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
+import { VPCAddressResource } from "./addresses.ts";
 import { TENANT_LABEL, type Tenant, TenantLedgerResource, TenantResource } from "./api.ts";
 import { LEDGER_POD_INFORMER, TENANT_INDEX, TENANT_OWNED_INFORMER, VirtualMachineKind } from "./informers.ts";
 import {
+  addressUse,
   type Charge,
+  encodeCharge,
   encodeUse,
   type Holder,
   type Observed,
@@ -41,14 +45,22 @@ export interface LedgerInformers {
   namespaces: Informer<KubeObject>;
   pods: Informer<Pod>;
   vms?: Informer<KubeObject>;
+  addresses?: Informer<KubeObject>;
 }
 
-/** vms: charge VirtualMachines too (only when the compute kinds are installed). */
-export function ledgerInformers(factory: SharedInformerFactory, opts: { vms?: boolean }): LedgerInformers {
+/**
+ * vms, addresses: charge VirtualMachines and VPCAddress claims too (each only when that
+ * pillar's kinds are installed).
+ */
+export function ledgerInformers(
+  factory: SharedInformerFactory,
+  opts: { vms?: boolean; addresses?: boolean },
+): LedgerInformers {
   return {
     namespaces: factory.informerFor(Resources.Namespace, TENANT_OWNED_INFORMER),
     pods: factory.informerFor<Pod>(Resources.Pod, LEDGER_POD_INFORMER as never),
     ...(opts.vms ? { vms: factory.informerFor(VirtualMachineKind) } : {}),
+    ...(opts.addresses ? { addresses: factory.informerFor(VPCAddressResource, TENANT_OWNED_INFORMER) } : {}),
   };
 }
 
@@ -63,6 +75,7 @@ export function ledgerKeeper(
   const remember = { onDelete: (o: KubeObject) => o.metadata.uid && gone.set(o.metadata.uid, Date.now()) };
   inf.pods.addEventHandler(remember);
   inf.vms?.addEventHandler(remember);
+  inf.addresses?.addEventHandler(remember);
   // Pods and VMs map to the tenant of their namespace.
   const byNamespace = (o: KubeObject) => [
     o.metadata.namespace
@@ -84,6 +97,18 @@ export function ledgerKeeper(
     watches: [
       holderWatch(Resources.Pod, LEDGER_POD_INFORMER),
       ...(inf.vms ? [holderWatch(VirtualMachineKind)] : []),
+      // Address claims carry the tenant's label (written by the operator from the namespace).
+      ...(inf.addresses
+        ? [
+            watch({
+              resource: VPCAddressResource,
+              informer: TENANT_OWNED_INFORMER,
+              map: mapByLabel(TENANT_LABEL, { namespaced: false }),
+              predicate: anyOf(createdOnly, deletedOnly),
+              delayMs: 200,
+            }),
+          ]
+        : []),
     ],
     concurrency: 4,
     logger,
@@ -133,13 +158,21 @@ function observe(inf: LedgerInformers, tenant: string, gone: ReadonlyMap<string,
       });
     }
   }
+  for (const a of inf.addresses?.store.byIndex(TENANT_INDEX, tenant) ?? []) {
+    if (!a.metadata.uid) continue;
+    live.set(a.metadata.uid, {
+      uid: a.metadata.uid,
+      ref: `vpcaddresses//${a.metadata.name}`,
+      use: addressUse(),
+    });
+  }
   return { live, gone: new Set(gone.keys()) };
 }
 
 function newLedger(t: Tenant, live: ReadonlyMap<string, Holder>, now: number): TenantLedger {
-  const charges: Record<string, Charge> = {};
+  const charges: Record<string, string> = {};
   const at = new Date(now).toISOString();
-  for (const [uid, h] of live) charges[uid] = { ref: h.ref, at, use: encodeUse(h.use) };
+  for (const [uid, h] of live) charges[uid] = encodeCharge({ ref: h.ref, at, use: encodeUse(h.use) });
   return {
     apiVersion: "tenancy.centaurus.io/v1alpha1",
     kind: "TenantLedger",
@@ -154,6 +187,13 @@ function newLedger(t: Tenant, live: ReadonlyMap<string, Holder>, now: number): T
   };
 }
 
+/** The kinds a charge's ref may name, by resource. */
+const HOLDER_KINDS: Record<string, ResourceType> = {
+  pods: Resources.Pod,
+  virtualmachines: VirtualMachineKind,
+  vpcaddresses: VPCAddressResource,
+};
+
 /** The uids among `stale` whose object the API server still has, unfinished (a lagging cache). */
 async function holdersStillThere(
   client: KubeClient,
@@ -163,11 +203,10 @@ async function holdersStillThere(
   await Promise.all(
     stale.map(async ([uid, c]) => {
       const [resource, namespace, name] = c.ref.split("/");
-      const rt =
-        resource === "pods" ? Resources.Pod : resource === "virtualmachines" ? VirtualMachineKind : undefined;
-      if (!rt || !namespace || !name) return;
+      const rt = HOLDER_KINDS[resource ?? ""];
+      if (!rt || !name || (rt.namespaced && !namespace)) return;
       try {
-        const o = await client.get<Pod>(rt, name, namespace);
+        const o = await client.get<Pod>(rt, name, rt.namespaced ? namespace : undefined);
         if (o.metadata.uid === uid && (resource !== "pods" || podHolds(o))) there.add(uid);
       } catch (err) {
         if (!isNotFound(err)) throw err;

@@ -10,7 +10,7 @@ import { isAlreadyExists, isConflict, isNotFound } from "../../pkg/kube/errors.t
 import { TenantLedgerResource } from "./api.ts";
 import type { TenantLedger } from "./ledger.ts";
 
-/** A change to a ledger: the new ledger, or undefined to leave it as it is. */
+/** A change to a ledger: a new ledger (never the argument modified), or undefined to leave it as it is. */
 export type LedgerChange = (ledger: TenantLedger) => TenantLedger | undefined;
 
 const ATTEMPTS = 20;
@@ -101,11 +101,12 @@ export class LedgerStore {
         return;
       }
       // Each change sees the ones before it in the batch; a change that throws is left out.
+      // Changes return a new ledger and never modify their argument (so no copies are needed).
       let next = current;
       const failed = new Map<Pending, unknown>();
       for (const p of batch) {
         try {
-          next = p.fn(structuredClone(next)) ?? next;
+          next = p.fn(next) ?? next;
         } catch (err) {
           failed.set(p, err);
         }

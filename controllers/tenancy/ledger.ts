@@ -26,6 +26,7 @@ export const LEDGER_KEYS = [
   "nvidia.com/gpu",
   "ai.centaurus.io/gpu-compute",
   "ai.centaurus.io/gpu-memory",
+  "ip-addresses",
 ] as const;
 export type LedgerKey = (typeof LEDGER_KEYS)[number];
 
@@ -49,7 +50,7 @@ export const QUOTA_KEYS: readonly string[] = [...LEDGER_KEYS, ...Object.keys(ALI
 /** Milli-amounts per ledger key; absent means 0. */
 export type Use = Partial<Record<LedgerKey, bigint>>;
 
-/** One charge as the ledger object stores it (quantities as text). */
+/** One charge (quantities as text). */
 export interface Charge {
   /** "<resource>/<namespace>/<name>", for people and for the keeper's GET. */
   ref: string;
@@ -58,8 +59,31 @@ export interface Charge {
   use: Record<string, string>;
 }
 
+/**
+ * The ledger object. Each charge is stored as one line of text,
+ * "<ref> <at> <key>=<amount>,...", not as an object: the API server validates every object
+ * field of a custom resource on every write, and a ledger of a thousand objects made each
+ * admission several times slower than a thousand strings do.
+ */
 export interface TenantLedger extends KubeObject {
-  spec: { charges?: Record<string, Charge> };
+  spec: { charges?: Record<string, string> };
+}
+
+export function encodeCharge(c: Charge): string {
+  const use = Object.entries(c.use)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  return `${c.ref} ${c.at} ${use}`;
+}
+
+export function decodeCharge(text: string): Charge {
+  const [ref = "", at = "", use = ""] = text.split(" ");
+  const amounts: Record<string, string> = {};
+  for (const pair of use.split(",")) {
+    const eq = pair.indexOf("=");
+    if (eq > 0) amounts[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return { ref, at, use: amounts };
 }
 
 const GPU = "nvidia.com/gpu";
@@ -124,6 +148,11 @@ export function vmUse(): Use {
   return { virtualmachines: 1000n };
 }
 
+/** What a VPCAddress claim (one address of a pod's or VM's interface) uses. */
+export function addressUse(): Use {
+  return { "ip-addresses": 1000n };
+}
+
 /** Whether a pod still holds what it was charged (a finished pod holds nothing). */
 export function podHolds(pod: Pod): boolean {
   const phase = pod.status?.phase;
@@ -146,11 +175,18 @@ export function decodeUse(text: Record<string, string> | undefined): Use {
 }
 
 /** The sum of every charge. */
-export function totalUse(charges: Record<string, Charge> | undefined): Use {
+export function totalUse(charges: Readonly<Record<string, string>> | undefined): Use {
   const out: Use = {};
-  for (const c of Object.values(charges ?? {})) {
-    for (const [k, v] of Object.entries(decodeUse(c.use))) add(out, k as LedgerKey, v);
+  for (const text of Object.values(charges ?? {})) {
+    for (const [k, v] of Object.entries(decodeUse(decodeCharge(text).use))) add(out, k as LedgerKey, v);
   }
+  return out;
+}
+
+/** The sum of two uses. */
+export function plus(a: Use, b: Use): Use {
+  const out: Use = { ...a };
+  for (const [k, v] of Object.entries(b)) add(out, k as LedgerKey, v);
   return out;
 }
 
@@ -223,7 +259,7 @@ export interface Holder {
 
 /** What the keeper knows of the tenant's objects, from its caches. */
 export interface Observed {
-  /** Pods (not finished) and VMs, by uid. */
+  /** Pods (not finished), VMs and address claims, by uid. */
   live: ReadonlyMap<string, Holder>;
   /** Uids seen deleted or finished: their charges go at once. */
   gone: ReadonlySet<string>;
@@ -237,26 +273,26 @@ export interface Observed {
  * `stillThere` says the API server holds it (otherwise its create failed after admission).
  */
 export function reconcileCharges(
-  charges: Readonly<Record<string, Charge>>,
+  charges: Readonly<Record<string, string>>,
   seen: Observed,
   now: number,
   graceMs: number,
   stillThere: ReadonlySet<string>,
-): { charges: Record<string, Charge>; changed: boolean; pending: number } {
-  const out: Record<string, Charge> = {};
+): { charges: Record<string, string>; changed: boolean; pending: number } {
+  const out: Record<string, string> = {};
   let changed = false;
   let pending = 0;
   for (const [uid, c] of Object.entries(charges)) {
     if (seen.gone.has(uid) && !seen.live.has(uid)) changed = true;
     else if (seen.live.has(uid) || stillThere.has(uid)) out[uid] = c;
-    else if (now - Date.parse(c.at) < graceMs) {
+    else if (now - Date.parse(decodeCharge(c).at) < graceMs) {
       out[uid] = c;
       pending++;
     } else changed = true;
   }
   for (const [uid, h] of seen.live) {
     if (out[uid]) continue;
-    out[uid] = { ref: h.ref, at: new Date(now).toISOString(), use: encodeUse(h.use) };
+    out[uid] = encodeCharge({ ref: h.ref, at: new Date(now).toISOString(), use: encodeUse(h.use) });
     changed = true;
   }
   return { charges: out, changed, pending };
@@ -264,12 +300,13 @@ export function reconcileCharges(
 
 /** Charges the caches cannot account for after the grace: the keeper asks the API server about each. */
 export function unaccounted(
-  charges: Readonly<Record<string, Charge>>,
+  charges: Readonly<Record<string, string>>,
   seen: Observed,
   now: number,
   graceMs: number,
 ): Array<[string, Charge]> {
-  return Object.entries(charges).filter(
-    ([uid, c]) => !seen.live.has(uid) && !seen.gone.has(uid) && now - Date.parse(c.at) >= graceMs,
-  );
+  return Object.entries(charges)
+    .filter(([uid]) => !seen.live.has(uid) && !seen.gone.has(uid))
+    .map(([uid, text]): [string, Charge] => [uid, decodeCharge(text)])
+    .filter(([, c]) => now - Date.parse(c.at) >= graceMs);
 }

@@ -12,10 +12,13 @@ import { Resources } from "../../pkg/kube/resource.ts";
 import type { AdmissionRequest, AdmissionVerdict, Webhook } from "../../pkg/webhook/server.ts";
 import { quotaName, TENANT_LABEL, type Tenant } from "./api.ts";
 import {
+  addressUse,
   type Charge,
+  encodeCharge,
   encodeUse,
   exhausted,
   hardOf,
+  plus,
   podUse,
   refusal,
   totalUse,
@@ -36,6 +39,9 @@ export interface QuotaWebhookDeps {
 /** A refusal raised inside a ledger change (it ends the change without a write). */
 class Refused extends Error {}
 
+/** Sums of charges objects this process has seen (weak: they go with the ledgers). */
+const sums = new WeakMap<object, Use>();
+
 export function quotaWebhook(deps: QuotaWebhookDeps): Webhook {
   return {
     name: QUOTA_WEBHOOK,
@@ -54,6 +60,15 @@ export function quotaWebhook(deps: QuotaWebhookDeps): Webhook {
         operations: ["CREATE"],
         scope: "Namespaced",
       },
+      // Address claims are cluster-scoped (the namespace selector does not apply to them) and
+      // written by the operator only, labelled with the tenant of the pod's namespace.
+      {
+        apiGroups: ["network.centaurus.io"],
+        apiVersions: ["*"],
+        resources: ["vpcaddresses"],
+        operations: ["CREATE"],
+        scope: "Cluster",
+      },
     ],
     namespaceSelector: { matchExpressions: [{ key: TENANT_LABEL, operator: "Exists" }] },
     failurePolicy: "Fail",
@@ -63,7 +78,9 @@ export function quotaWebhook(deps: QuotaWebhookDeps): Webhook {
   };
 }
 
-async function tenantOf(deps: QuotaWebhookDeps, namespace: string): Promise<string | undefined> {
+async function tenantOf(deps: QuotaWebhookDeps, req: AdmissionRequest): Promise<string | undefined> {
+  const namespace = req.namespace;
+  if (!namespace) return req.object?.metadata.labels?.[TENANT_LABEL];
   const cached = deps.namespaces.store.get(namespace);
   if (cached) return cached.metadata.labels?.[TENANT_LABEL];
   // Not in the cache yet (just created): the API server knows.
@@ -77,6 +94,7 @@ function useOf(req: AdmissionRequest): Use | undefined {
   if (!obj) return undefined;
   if (req.resource.resource === "pods") return podUse(obj as Pod);
   if (req.resource.resource === "virtualmachines") return vmUse();
+  if (req.resource.resource === "vpcaddresses") return addressUse();
   return undefined;
 }
 
@@ -84,6 +102,8 @@ async function admit(deps: QuotaWebhookDeps, req: AdmissionRequest): Promise<Adm
   const namespace = req.namespace ?? "";
   const use = useOf(req);
   if (req.operation !== "CREATE" || !use || !req.object) return { allowed: true };
+  // An address claim of no tenant is not ours to count.
+  if (!req.namespace && !req.object.metadata.labels?.[TENANT_LABEL]) return { allowed: true };
   if (!deps.tenants.hasSynced() || !deps.namespaces.hasSynced()) {
     return {
       allowed: false,
@@ -91,7 +111,7 @@ async function admit(deps: QuotaWebhookDeps, req: AdmissionRequest): Promise<Adm
       message: "the operator is starting and cannot count tenant quota yet; retry",
     };
   }
-  const tenant = await tenantOf(deps, namespace);
+  const tenant = await tenantOf(deps, req);
   if (!tenant) return { allowed: true };
   const t = deps.tenants.store.get(tenant);
   if (!t) {
@@ -108,9 +128,20 @@ async function admit(deps: QuotaWebhookDeps, req: AdmissionRequest): Promise<Adm
     at: new Date().toISOString(),
     use: encodeUse(use),
   };
-  const decide = (charges: Record<string, Charge> | undefined) => {
-    const over = exhausted(hard, totalUse(charges), use);
+  // The sum of the charges, remembered per charges object: in a batch each change sees the
+  // one before it, so the sum is carried forward instead of recounted from a thousand lines.
+  const usedBy = (charges: Readonly<Record<string, string>> | undefined) => {
+    const known = charges ? sums.get(charges) : undefined;
+    if (known) return known;
+    const total = totalUse(charges);
+    if (charges) sums.set(charges, total);
+    return total;
+  };
+  const decide = (charges: Readonly<Record<string, string>> | undefined) => {
+    const used = usedBy(charges);
+    const over = exhausted(hard, used, use);
     if (over.length) throw new Refused(refusal(tenant, quotaName(tenant), over));
+    return used;
   };
   try {
     if (req.dryRun) {
@@ -123,9 +154,10 @@ async function admit(deps: QuotaWebhookDeps, req: AdmissionRequest): Promise<Adm
       const charges = ledger.spec.charges ?? {};
       // The API server may call again for the same object (a retried request): charged once.
       if (uid && charges[uid]) return undefined;
-      decide(charges);
-      ledger.spec.charges = { ...charges, [uid || `${charge.ref}@${charge.at}`]: charge };
-      return ledger;
+      const used = decide(charges);
+      const next = { ...charges, [uid || `${charge.ref}@${charge.at}`]: encodeCharge(charge) };
+      sums.set(next, plus(used, use));
+      return { ...ledger, spec: { ...ledger.spec, charges: next } };
     });
     if (!written) return notReady(tenant);
     return { allowed: true };

@@ -148,7 +148,7 @@ describe("e2e: the operator as pods on a real node (image, helm, install.yaml)",
     expect(hook.webhooks[0]?.clientConfig).to.have.property("caBundle");
     expect(hook.webhooks[0]?.clientConfig).to.have.nested.property("service.name", "centaurus-webhook");
     const ledger = await admin.get<TenantLedger>(TenantLedgerResource, "acme");
-    expect(Object.values(ledger.spec.charges ?? {}).map((c) => c.ref.split("/")[0])).to.include.members([
+    expect(Object.values(ledger.spec.charges ?? {}).map((c) => c.split("/")[0])).to.include.members([
       "virtualmachines",
       "pods",
     ]);

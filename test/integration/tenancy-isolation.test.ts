@@ -352,4 +352,41 @@ describe("tenancy: isolation through every pillar", function () {
     expect(await codeOf(viewer.create(Resources.Pod, podObject(bNs, "by-viewer")))).to.equal(403);
     expect(await codeOf(viewer.list(Resources.Secret, { namespace: bNs }))).to.equal(403);
   });
+
+  it("addresses: a quota on ip-addresses holds; the pod past it waits, says why, and gets one when another goes", async () => {
+    const c = uniqueName("ic");
+    const cNs = `${c}-default`;
+    await admin.create(TenantResource, {
+      metadata: { name: c },
+      spec: { network: { vpcCIDR: "10.133.0.0/16" }, quota: { "ip-addresses": 1 } },
+    } as Tenant);
+    try {
+      await waitReady(admin, c);
+      await waitFor(`${cNs}'s default subnet`, async () => {
+        const sub = await admin.get<Subnet>(Subnets, cNs).catch(() => undefined);
+        return sub?.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True");
+      });
+      const ip = async (pod: string) =>
+        (await admin.get(Resources.Pod, pod, cNs)).metadata.annotations?.["network.centaurus.io/ip"];
+      await admin.create(Resources.Pod, podObject(cNs, "first"));
+      await waitFor("the first pod's address", () => ip("first"));
+      await admin.create(Resources.Pod, podObject(cNs, "second"));
+      const event = await waitFor("the second pod to be told why it has no address", async () => {
+        const events = await admin.list<KubeObject & { reason?: string; note?: string }>(
+          { group: "events.k8s.io", version: "v1", plural: "events", kind: "Event", namespaced: true },
+          { namespace: cNs },
+        );
+        return events.items.find((e) => e.reason === "AddressQuotaExceeded");
+      });
+      expect(event.note).to.match(new RegExp(`exceeded quota: tenant-${c}-quota, requested: ip-addresses=1`));
+      expect(await ip("second")).to.equal(undefined);
+      const t = await admin.get<Tenant>(TenantResource, c);
+      expect(t.status?.usage).to.match(/ip-addresses 1\/1/);
+      await admin.delete(Resources.Pod, "first", cNs);
+      await waitFor("the second pod to get the freed room", () => ip("second"), { timeoutMs: 60_000 });
+    } finally {
+      await admin.delete(TenantResource, c).catch(() => undefined);
+      await waitGone(`tenant ${c}`, () => admin.get(TenantResource, c), 90_000);
+    }
+  });
 });

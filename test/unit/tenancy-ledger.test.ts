@@ -7,7 +7,9 @@ import fc from "fast-check";
 import { GPU_COMPUTE_ANNOTATION, GPU_MEMORY_ANNOTATION } from "../../controllers/shared/gpu-share.ts";
 import {
   type Charge,
+  decodeCharge,
   decodeUse,
+  encodeCharge,
   encodeUse,
   exhausted,
   hardOf,
@@ -66,6 +68,16 @@ describe("tenancy: the ledger's charges", () => {
     expect(encodeUse(share)["ai.centaurus.io/gpu-memory"]).to.equal(String(1024 ** 3));
   });
 
+  it("stores a charge as one line and reads it back", () => {
+    const c: Charge = {
+      ref: "pods/acme-web/p",
+      at: "2026-12-02T10:00:00.000Z",
+      use: { cpu: "100m", pods: "1" },
+    };
+    expect(encodeCharge(c)).to.equal("pods/acme-web/p 2026-12-02T10:00:00.000Z cpu=100m,pods=1");
+    expect(decodeCharge(encodeCharge(c))).to.deep.equal(c);
+  });
+
   it("reads the quota's keys under their ResourceQuota spellings too", () => {
     expect(ledgerKey("requests.cpu")).to.equal("cpu");
     expect(ledgerKey("count/virtualmachines.compute.centaurus.io")).to.equal("virtualmachines");
@@ -95,7 +107,7 @@ describe("tenancy: the ledger's charges", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 3000 }), fc.array(step, { maxLength: 60 }), (limit, steps) => {
         const hard = { cpu: BigInt(limit) };
-        const charges: Record<string, Charge> = {};
+        const charges: Record<string, string> = {};
         steps.forEach((s, i) => {
           const keys = Object.keys(charges);
           if (s.release && keys.length) {
@@ -106,7 +118,8 @@ describe("tenancy: the ledger's charges", () => {
           const over = exhausted(hard, totalUse(charges), { cpu: BigInt(s.cpu) });
           // Refused exactly when it would not fit: the last millicore can always be spent.
           expect(over.length > 0).to.equal(used + BigInt(s.cpu) > hard.cpu);
-          if (!over.length) charges[`u${i}`] = { ref: "pods/x/y", at: "", use: { cpu: `${s.cpu}m` } };
+          if (!over.length)
+            charges[`u${i}`] = encodeCharge({ ref: "pods/x/y", at: "", use: { cpu: `${s.cpu}m` } });
           expect((totalUse(charges).cpu ?? 0n) <= hard.cpu).to.equal(true);
         });
       }),
@@ -117,7 +130,8 @@ describe("tenancy: the ledger's charges", () => {
 describe("tenancy: the ledger keeper's decisions", () => {
   const now = Date.parse("2026-12-02T10:00:00Z");
   const at = (agoMs: number) => new Date(now - agoMs).toISOString();
-  const charge = (agoMs: number): Charge => ({ ref: "pods/acme-web/p", at: at(agoMs), use: { pods: "1" } });
+  const charge = (agoMs: number): string =>
+    encodeCharge({ ref: "pods/acme-web/p", at: at(agoMs), use: { pods: "1" } });
   const holder = (uid: string) => ({ uid, ref: `pods/acme-web/${uid}`, use: { pods: 1000n } });
 
   it("drops what went, keeps what lives, waits for a young charge, and charges what runs uncharged", () => {
