@@ -2,9 +2,15 @@
 // carry the tenant of their pod's namespace (never the pod's own label) and are written by the
 // operator alone, so their count is trustworthy. Read only when the network kinds are installed.
 
+import { mapByLabel } from "../../pkg/controller/mappers.ts";
+import { anyOf, createdOnly, deletedOnly } from "../../pkg/controller/predicates.ts";
+import { type Watch, watch } from "../../pkg/controller/watch.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import { isNotFound } from "../../pkg/kube/errors.ts";
+import type { KubeObject } from "../../pkg/kube/object.ts";
 import { defineResource, Resources } from "../../pkg/kube/resource.ts";
+import { TENANT_LABEL } from "./api.ts";
+import { TENANT_OWNED_INFORMER } from "./informers.ts";
 
 export const VPCAddressResource = defineResource({
   group: "network.centaurus.io",
@@ -14,6 +20,20 @@ export const VPCAddressResource = defineResource({
   namespaced: false,
 });
 export const VPC_ADDRESS_CRD = "vpcaddresses.network.centaurus.io";
+
+/**
+ * A watch on the tenants' address claims (created and deleted), mapped to the tenant named by
+ * their label, which the operator writes from the pod's namespace.
+ */
+export function addressesWatch(delayMs?: number): Watch<KubeObject> {
+  return watch({
+    resource: VPCAddressResource,
+    informer: TENANT_OWNED_INFORMER,
+    map: mapByLabel(TENANT_LABEL, { namespaced: false }),
+    predicate: anyOf(createdOnly, deletedOnly),
+    ...(delayMs ? { delayMs } : {}),
+  });
+}
 /** The key under which status.used shows the addresses held (no quota: shown, not limited). */
 export const IP_ADDRESSES_KEY = "ip-addresses";
 

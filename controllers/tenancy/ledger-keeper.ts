@@ -7,7 +7,6 @@ import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
 import { NAMESPACE_INDEX } from "../../pkg/cache/store.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
-import { mapByLabel } from "../../pkg/controller/mappers.ts";
 import { anyOf, createdOnly, deletedOnly } from "../../pkg/controller/predicates.ts";
 import { watch } from "../../pkg/controller/watch.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
@@ -16,7 +15,7 @@ import { isNotFound } from "../../pkg/kube/errors.ts";
 import { controllerReference, type KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
-import { VPCAddressResource } from "./addresses.ts";
+import { addressesWatch, VPCAddressResource } from "./addresses.ts";
 import { TENANT_LABEL, type Tenant, TenantLedgerResource, TenantResource } from "./api.ts";
 import { LEDGER_POD_INFORMER, TENANT_INDEX, TENANT_OWNED_INFORMER, VirtualMachineKind } from "./informers.ts";
 import {
@@ -98,17 +97,7 @@ export function ledgerKeeper(
       holderWatch(Resources.Pod, LEDGER_POD_INFORMER),
       ...(inf.vms ? [holderWatch(VirtualMachineKind)] : []),
       // Address claims carry the tenant's label (written by the operator from the namespace).
-      ...(inf.addresses
-        ? [
-            watch({
-              resource: VPCAddressResource,
-              informer: TENANT_OWNED_INFORMER,
-              map: mapByLabel(TENANT_LABEL, { namespaced: false }),
-              predicate: anyOf(createdOnly, deletedOnly),
-              delayMs: 200,
-            }),
-          ]
-        : []),
+      ...(inf.addresses ? [addressesWatch(200)] : []),
     ],
     concurrency: 4,
     logger,

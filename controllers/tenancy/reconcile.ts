@@ -6,9 +6,6 @@
 import type { SharedInformerFactory } from "../../pkg/cache/factory.ts";
 import type { Informer } from "../../pkg/cache/informer.ts";
 import { Controller } from "../../pkg/controller/controller.ts";
-import { mapByLabel } from "../../pkg/controller/mappers.ts";
-import { anyOf, createdOnly, deletedOnly } from "../../pkg/controller/predicates.ts";
-import { watch } from "../../pkg/controller/watch.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources, type ResourceType } from "../../pkg/kube/resource.ts";
@@ -16,12 +13,11 @@ import type { Logger } from "../../pkg/log.ts";
 import { setCondition } from "../../pkg/status/conditions.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import { addFinalizer } from "../../pkg/status/finalizers.ts";
-import { IP_ADDRESSES_KEY, VPCAddressResource } from "./addresses.ts";
+import { addressesWatch, IP_ADDRESSES_KEY, VPCAddressResource } from "./addresses.ts";
 import {
   LimitRangeResource,
   quotaName,
   TENANT_FINALIZER,
-  TENANT_LABEL,
   type Tenant,
   TenantLedgerResource,
   TenantResource,
@@ -73,16 +69,7 @@ export function tenantController(client: KubeClient, opts: TenancyOptions = {}):
     name: "tenant",
     for: TenantResource,
     owns: OWNED.map((resource) => ({ resource, informer: TENANT_OWNED_INFORMER })),
-    watches: opts.addresses
-      ? [
-          watch({
-            resource: VPCAddressResource,
-            informer: TENANT_OWNED_INFORMER,
-            map: mapByLabel(TENANT_LABEL, { namespaced: false }),
-            predicate: anyOf(createdOnly, deletedOnly),
-          }),
-        ]
-      : [],
+    watches: opts.addresses ? [addressesWatch()] : [],
     concurrency: opts.concurrency ?? 8,
     logger: opts.logger,
     reconcile: async (req, ctx) => {
