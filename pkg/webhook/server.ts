@@ -119,13 +119,51 @@ export class WebhookServer implements Runnable {
     return (this.server?.address() as AddressInfo | null)?.port;
   }
 
-  /** The leader's part: writes the configuration once the server is up. */
+  private registering: { stop: boolean; wake?: () => void; done?: Promise<void> } | undefined;
+
+  /**
+   * The leader's part: writes the configuration once the server is up, retrying every few
+   * seconds until it lands (until then the API server calls whatever an earlier leader wrote,
+   * and refuses what it cannot reach: never lets a create through uncounted).
+   */
   readonly registrar: Runnable = {
     name: "webhook-registrar",
     start: async () => {
-      if (this.hooks.size > 0) await this.writeConfiguration();
+      if (this.hooks.size === 0) return;
+      // The first attempt is awaited: once the manager has started, the API server calls us.
+      try {
+        await this.writeConfiguration();
+        return;
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, "could not write the webhook configuration; retrying");
+      }
+      const state: { stop: boolean; wake?: () => void; done?: Promise<void> } = { stop: false };
+      state.done = (async () => {
+        for (let attempt = 2; !state.stop; attempt++) {
+          try {
+            await this.writeConfiguration();
+            return;
+          } catch (err) {
+            this.log.warn(
+              { err: (err as Error).message, attempt },
+              "could not write the webhook configuration; retrying in 5 s (check the operator's RBAC on validatingwebhookconfigurations if this repeats)",
+            );
+          }
+          await new Promise<void>((resolve) => {
+            state.wake = resolve;
+            setTimeout(resolve, 5000).unref();
+          });
+        }
+      })();
+      this.registering = state;
     },
-    stop: async () => undefined,
+    stop: async () => {
+      const state = this.registering;
+      if (!state) return;
+      state.stop = true;
+      state.wake?.();
+      await state.done;
+    },
   };
 
   async start(): Promise<void> {
