@@ -24,7 +24,8 @@ export class Qmp {
     // QEMU may end (the guest powered off, or it was killed) with commands in flight: they
     // fail with a message instead of an unhandled socket error ending the launcher.
     const closed = () => {
-      for (const w of this.waiting.splice(0)) w({ error: { class: "Closed", desc: "QEMU closed its QMP socket" } });
+      for (const w of this.waiting.splice(0))
+        w({ error: { class: "Closed", desc: "QEMU closed its QMP socket" } });
     };
     socket.on("error", closed);
     socket.on("close", closed);

@@ -188,6 +188,36 @@ export class KubeClient {
     });
   }
 
+  /** One GET whose answer is text (a pod's log); a non-2xx answer throws ApiError. */
+  getText(path: string, query: RequestOptions["query"] = {}): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const req = this.open("GET", path, { query, accept: "*/*" }, this.agent);
+      req.on("response", (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const code = res.statusCode ?? 0;
+          this.notify("GET", code);
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (code >= 200 && code < 300) return resolve(text);
+          let body: StatusBody;
+          try {
+            body = JSON.parse(text) as StatusBody;
+          } catch {
+            body = { message: text } as StatusBody;
+          }
+          reject(new ApiError(code, body, `GET ${path}`));
+        });
+      });
+      req.on("error", (err) => {
+        this.notify("GET", 0);
+        reject(err);
+      });
+      req.end();
+    });
+  }
+
   get<T extends KubeObject>(rt: ResourceType, name: string, namespace?: string): Promise<T> {
     return this.request<T>("GET", objectPath(rt, name, namespace));
   }
