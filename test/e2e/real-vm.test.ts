@@ -1,7 +1,7 @@
 // VirtualMachines that boot a real guest on a real node: the launcher pod (launcher image with
 // QEMU, the test guest as a container disk, copied in by init containers) passes Pod Security
 // baseline, the VM is Running only once the guest booted, says it runs under TCG and why, its
-// console (`kubectl logs`) shows the boot and the cloud-init marker; Stopped powers the guest
+// console (`kubectl logs`, `centaurus vm console`) shows the boot and the cloud-init marker; Stopped powers the guest
 // off through ACPI and removes the launcher; Running boots it again. Skipped, with one line
 // saying why, where real nodes or QEMU are unavailable.
 
@@ -149,6 +149,14 @@ describe("e2e: a VirtualMachine boots a real guest on a real node", function () 
     expect(logs).to.contain("centaurus-guest: booted kernel");
     expect(logs).to.contain(MARKER);
     expect(logs).to.contain("centaurus-guest: ready");
+    // `centaurus vm console` prints the same console.
+    const printed = execFileSync(
+      "node",
+      ["--import", "tsx", "bin/centaurus.ts", "vm", "console", `${NS}/guest`, "--no-follow"],
+      { encoding: "utf8", env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 60_000 },
+    );
+    expect(printed).to.contain("centaurus-guest: booted kernel");
+    expect(printed).to.contain(MARKER);
     const guest = await waitFor(
       "the Guest condition to say the acceleration",
       async () => {
