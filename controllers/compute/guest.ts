@@ -130,6 +130,8 @@ export function guestLauncherSpec(
         args,
         resources: { requests: resources, limits: resources },
         securityContext,
+        // A launcher that fails leaves its log's tail (the console's last lines) in its status.
+        terminationMessagePolicy: "FallbackToLogsOnError",
         // Ready = the guest booted: the launcher writes this file when the console shows it.
         readinessProbe: {
           exec: { command: ["/bin/busybox", "test", "-e", `${LAUNCHER_STATE_DIR}/ready`] },
@@ -186,6 +188,8 @@ export function guestCondition(
       observedGeneration: gen,
     };
   }
+  const trouble = isPodReady(pod) ? undefined : guestTrouble(vm, pod);
+  if (trouble) return { type: "Guest", status: "False", ...trouble, observedGeneration: gen };
   if (!guest || !isPodReady(pod) || guest.launcherUID !== pod.metadata.uid) {
     return {
       type: "Guest",
@@ -202,4 +206,67 @@ export function guestCondition(
     message: `the guest booted on ${node} under ${guest.acceleration}: ${guest.reason}`,
     observedGeneration: gen,
   };
+}
+
+/** What the VM controller keeps of a container's status (slim cache, see informers.ts). */
+export interface SlimContainerStatus {
+  name: string;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string; message?: string } };
+  lastState?: { terminated?: { exitCode?: number; reason?: string; message?: string } };
+}
+
+export function slimContainerStatuses(list: unknown): SlimContainerStatus[] | undefined {
+  if (!Array.isArray(list)) return undefined;
+  return (list as SlimContainerStatus[]).map((c) => ({
+    name: c.name,
+    restartCount: c.restartCount,
+    state: c.state?.waiting ? { waiting: c.state.waiting } : undefined,
+    lastState: c.lastState?.terminated
+      ? {
+          terminated: {
+            exitCode: c.lastState.terminated.exitCode,
+            reason: c.lastState.terminated.reason,
+            message: c.lastState.terminated.message,
+          },
+        }
+      : undefined,
+  }));
+}
+
+const PULL_FAILURES = new Set(["ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName"]);
+/** The console's last lines kept in a condition's message. */
+const CONSOLE_LINES = 6;
+
+/**
+ * Why a guest-booting launcher is not coming up, or undefined while it simply boots (pure): its
+ * container disk cannot be pulled, or the guest failed and the launcher ended (its
+ * termination message is the tail of its log, i.e. the console's last lines, as the pod asks
+ * with terminationMessagePolicy FallbackToLogsOnError).
+ */
+export function guestTrouble(vm: VirtualMachine, pod: Pod): { reason: string; message: string } | undefined {
+  const statuses = [
+    ...((pod.status?.initContainerStatuses as SlimContainerStatus[] | undefined) ?? []),
+    ...((pod.status?.containerStatuses as SlimContainerStatus[] | undefined) ?? []),
+  ];
+  const pull = statuses.find((c) => PULL_FAILURES.has(c.state?.waiting?.reason ?? ""));
+  if (pull) {
+    const what =
+      pull.name === "container-disk" ? `the container disk ${vm.spec.image}` : "the launcher image";
+    return {
+      reason: "ImageUnavailable",
+      message:
+        `${what} cannot be had: ${pull.state?.waiting?.reason}: ${pull.state?.waiting?.message ?? ""}`.trim(),
+    };
+  }
+  const compute = statuses.find((c) => c.name === "compute");
+  const ended = compute?.lastState?.terminated;
+  if (ended && ended.exitCode !== 0) {
+    const lines = (ended.message ?? "").trim().split("\n").slice(-CONSOLE_LINES).join("\n");
+    return {
+      reason: "GuestFailed",
+      message: `the guest did not come up (launcher exit ${ended.exitCode}, ${compute.restartCount ?? 0} restarts); the console's last lines:\n${lines}`,
+    };
+  }
+  return undefined;
 }

@@ -5,7 +5,13 @@ import type { Pod } from "../../pkg/kube/core.ts";
 import type { KubeObject } from "../../pkg/kube/object.ts";
 import { IP_ANNOTATION, IPS_ANNOTATION } from "../shared/pod-network.ts";
 import { VM_LABEL } from "./api.ts";
-import { GUESTS_LABEL, GUESTS_VALUE, LAUNCHER_ANNOTATION } from "./guest.ts";
+import {
+  GUESTS_LABEL,
+  GUESTS_VALUE,
+  isGuestLauncher,
+  LAUNCHER_ANNOTATION,
+  slimContainerStatuses,
+} from "./guest.ts";
 
 /**
  * The VPC address annotations the network pillar writes (the VM's IPs come from them), and
@@ -40,6 +46,13 @@ export function slimPod(obj: KubeObject): KubeObject {
       podIP: p.status?.podIP,
       podIPs: p.status?.podIPs,
       conditions: p.status?.conditions?.filter((c) => c.type === "PodScheduled" || c.type === "Ready"),
+      // Why a guest is not coming up (guest.ts); plain launchers do not need them.
+      ...(isGuestLauncher(p)
+        ? {
+            initContainerStatuses: slimContainerStatuses(p.status?.initContainerStatuses),
+            containerStatuses: slimContainerStatuses(p.status?.containerStatuses),
+          }
+        : {}),
     },
   };
   return slim;

@@ -20,6 +20,7 @@ import {
   GUESTS_VALUE,
   guestCondition,
   guestLauncherSpec,
+  guestTrouble,
   isGuestLauncher,
   isPodReady,
   LAUNCHER_ANNOTATION,
@@ -185,7 +186,7 @@ function notReady(reason: string, message: string, gen: number | undefined): Con
 }
 
 /** A launcher that exists, runs a VM that should run, and is not going away. */
-function liveLauncherState(pod: Pod, gen: number | undefined): LauncherState {
+function liveLauncherState(vm: VirtualMachine, pod: Pod, gen: number | undefined): LauncherState {
   if (pod.status?.phase === "Failed" || pod.status?.phase === "Succeeded") {
     return {
       phase: "Failed",
@@ -195,6 +196,10 @@ function liveLauncherState(pod: Pod, gen: number | undefined): LauncherState {
   if (!pod.spec?.nodeName) return schedulingState(pod, gen);
   // A guest-booting launcher is Ready once the guest booted (its readiness probe), not when
   // its container started.
+  if (isGuestLauncher(pod) && !isPodReady(pod)) {
+    const trouble = guestTrouble(vm, pod);
+    if (trouble) return { phase: "Starting", ready: notReady(trouble.reason, trouble.message, gen) };
+  }
   if (pod.status?.phase === "Running" && isGuestLauncher(pod) && !isPodReady(pod)) {
     return {
       phase: "Starting",
@@ -259,7 +264,7 @@ export function launcherState(
       ready: notReady("Rebooting", "the previous launcher is shutting down", gen),
     };
   } else {
-    state = liveLauncherState(pod, gen);
+    state = liveLauncherState(vm, pod, gen);
   }
   if (!state.scheduled && pod?.spec?.nodeName) {
     state.scheduled = {

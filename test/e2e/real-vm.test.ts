@@ -1,9 +1,10 @@
 // VirtualMachines that boot a real guest on a real node: the launcher pod (launcher image with
 // QEMU, the test guest as a container disk, copied in by init containers) passes Pod Security
 // baseline, the VM is Running only once the guest booted, says it runs under TCG and why, its
-// console (`kubectl logs`, `centaurus vm console`) shows the boot and the cloud-init marker; Stopped powers the guest
-// off through ACPI and removes the launcher; Running boots it again. Skipped, with one line
-// saying why, where real nodes or QEMU are unavailable.
+// console (`kubectl logs`, `centaurus vm console`) shows the boot and the cloud-init marker;
+// Stopped powers the guest off through ACPI and removes the launcher; Running boots it again;
+// a container disk that does not exist shows as Ready=False with the reason. Skipped, with one
+// line saying why, where real nodes or QEMU are unavailable.
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -210,5 +211,24 @@ describe("e2e: a VirtualMachine boots a real guest on a real node", function () 
     const logs = kubectl(["logs", "-n", NS, "guest-launcher", "-c", "compute"]);
     expect(logs).to.contain("centaurus-guest: booted kernel");
     expect(logs).to.contain(MARKER);
+  });
+
+  it("a VM whose container disk does not exist is Ready=False with the reason", async () => {
+    await admin.create(VirtualMachineResource, {
+      metadata: { name: "nodisk", namespace: NS },
+      spec: { image: "centaurus.local/guest-disk:does-not-exist", cpu: 1, memory: "128Mi" },
+    } as VirtualMachine);
+    const ready = await waitFor(
+      "VM nodisk to say its image is unavailable",
+      async () => {
+        const v = await admin.get<VirtualMachine>(VirtualMachineResource, "nodisk", NS);
+        const c = v.status?.conditions?.[0];
+        return c?.reason === "ImageUnavailable" ? c : undefined;
+      },
+      { timeoutMs: 90_000, intervalMs: 500 },
+    );
+    expect(ready.status).to.equal("False");
+    expect(ready.message).to.contain("centaurus.local/guest-disk:does-not-exist");
+    await admin.delete(VirtualMachineResource, "nodisk", NS);
   });
 });

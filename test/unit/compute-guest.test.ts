@@ -141,3 +141,58 @@ describe("compute: guest-booting launchers", () => {
     ).to.not.include("Guest");
   });
 });
+
+describe("compute: a guest that does not come up", () => {
+  const troubled = (status: Partial<NonNullable<Pod["status"]>>): Pod => {
+    const p = launcherPod(false);
+    return { ...p, status: { ...p.status, ...status } };
+  };
+
+  it("names a container disk that cannot be pulled", () => {
+    const s = observe(
+      vm({ image: "disk:missing" }),
+      troubled({
+        phase: "Pending",
+        initContainerStatuses: [
+          { name: "tools" },
+          { name: "container-disk", state: { waiting: { reason: "ErrImagePull", message: "not found" } } },
+        ],
+      }),
+      undefined,
+    );
+    expect(s.conditions?.[0]).to.include({ type: "Ready", status: "False", reason: "ImageUnavailable" });
+    expect(s.conditions?.[0]?.message).to.contain("disk:missing").and.contain("not found");
+    expect(s.conditions?.find((c) => c.type === "Guest")?.reason).to.equal("ImageUnavailable");
+  });
+
+  it("shows the console's last lines of a guest that failed", () => {
+    const console = [
+      "line 1",
+      "line 2",
+      "line 3",
+      "line 4",
+      "line 5",
+      "line 6",
+      "Kernel panic - not syncing",
+    ].join("\n");
+    const s = observe(
+      vm(),
+      troubled({
+        containerStatuses: [
+          {
+            name: "compute",
+            restartCount: 2,
+            state: { waiting: { reason: "CrashLoopBackOff" } },
+            lastState: { terminated: { exitCode: 1, message: console } },
+          },
+        ],
+      }),
+      undefined,
+    );
+    expect(s.conditions?.[0]).to.include({ type: "Ready", status: "False", reason: "GuestFailed" });
+    expect(s.conditions?.[0]?.message)
+      .to.contain("Kernel panic")
+      .and.contain("2 restarts")
+      .and.not.contain("line 1");
+  });
+});
