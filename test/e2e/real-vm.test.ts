@@ -53,6 +53,20 @@ describe("e2e: a VirtualMachine boots a real guest on a real node", function () 
       },
       { timeoutMs, intervalMs: 250 },
     );
+  const launcherGone = () =>
+    waitFor(
+      "the launcher pod to be gone",
+      async () => {
+        try {
+          await admin.get(Resources.Pod, "guest-launcher", NS);
+          return undefined;
+        } catch (err) {
+          if (isNotFound(err)) return true;
+          throw err;
+        }
+      },
+      { timeoutMs: 60_000 },
+    );
   const power = (powerState: "Running" | "Stopped") =>
     admin.patch(VirtualMachineResource, "guest", NS, "merge", { spec: { powerState } });
 
@@ -181,19 +195,7 @@ describe("e2e: a VirtualMachine boots a real guest on a real node", function () 
     );
     await power("Stopped");
     await waitPhase("Stopped", 60_000);
-    await waitFor(
-      "the launcher pod to be gone",
-      async () => {
-        try {
-          await admin.get(Resources.Pod, "guest-launcher", NS);
-          return undefined;
-        } catch (err) {
-          if (isNotFound(err)) return true;
-          throw err;
-        }
-      },
-      { timeoutMs: 60_000 },
-    );
+    await launcherGone();
     // A clean shutdown: the guest saw the power button and the launcher saw it power off.
     await waitFor(
       "the console's last lines",
@@ -214,6 +216,9 @@ describe("e2e: a VirtualMachine boots a real guest on a real node", function () 
   });
 
   it("a VM whose container disk does not exist is Ready=False with the reason", async () => {
+    // The real node has 2 CPUs here: the first VM's launcher (1100m) goes first.
+    await admin.delete(VirtualMachineResource, "guest", NS);
+    await launcherGone();
     await admin.create(VirtualMachineResource, {
       metadata: { name: "nodisk", namespace: NS },
       spec: { image: "centaurus.local/guest-disk:does-not-exist", cpu: 1, memory: "128Mi" },
