@@ -53,7 +53,9 @@ const say = (line: string) => process.stdout.write(`centaurus-launcher: ${line}\
 
 /** Why KVM cannot be used here, or undefined when /dev/kvm opens. */
 function kvmUnavailable(): string | undefined {
-  if (!existsSync("/dev/kvm")) return "no /dev/kvm on this node";
+  // In a launcher pod /dev/kvm appears only where a device plugin (or the like) hands it in.
+  if (!existsSync("/dev/kvm"))
+    return "no /dev/kvm here (a launcher pod gets one only from a KVM device plugin)";
   try {
     closeSync(openSync("/dev/kvm", constants.O_RDWR));
     return undefined;
