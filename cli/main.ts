@@ -12,6 +12,7 @@ Usage:
   centaurus edge tree                      the edge-cluster tree with health and mission counts
   centaurus net check <ns/a> <ns/b>        can pod a reach pod b, and why (Mizar networking)
   centaurus gpu top                        GPU devices: allocation, utilisation, pods; queues
+  centaurus vm console NS/NAME             a VirtualMachine's serial console (followed)
   centaurus help [command]                 this help, or a command's
 
 As a kubectl plugin: kubectl centaurus <command>   (bin/ on PATH: npm link, or PATH=$PWD/bin:$PATH)
@@ -53,6 +54,10 @@ const commands: Record<string, () => Promise<Command>> = {
   gpu: async () => {
     const m = await import("./gpu.ts");
     return { run: m.runGpu, help: m.GPU_HELP };
+  },
+  vm: async () => {
+    const m = await import("./vm.ts");
+    return { run: m.runVm, help: m.VM_HELP };
   },
   "vm-launcher": async () => {
     const m = await import("./vm-launcher.ts");

@@ -11,6 +11,7 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -28,10 +29,14 @@ import { parseMilli } from "../controllers/tenancy/quantity.ts";
 
 export const VM_LAUNCHER_HELP = `centaurus vm-launcher — run one VM's guest under QEMU (the launcher pod's command)
 
-Usage: centaurus vm-launcher --name NS/VM (--kernel FILE [--initrd FILE] [--cmdline TEXT] | --disk FILE)
+Usage: centaurus vm-launcher --name NS/VM (--kernel FILE [--initrd FILE] [--cmdline TEXT] | --disk FILE
+                             | --container-disk DIR)
                              [--cpu 1] [--memory 512Mi] [--data-disk FILE ...] [--cloud-init DIR]
                              [--state DIR] [--stop-timeout 20] [--accel auto|kvm|tcg]
 
+  --container-disk DIR   what a container disk image holds under /disk, copied there by the
+                     launcher pod's init container: vmlinuz (and initrd.gz) boot as a kernel, else
+                     the first *.qcow2, *.img or *.raw boots as a disk
   --cloud-init DIR   a folder with "userdata" and "ssh_authorized_keys" (the VM's cloud-init Secret)
   --state DIR        where the QMP socket and the "ready" file go (default /run/centaurus-launcher);
                      "ready" appears once the guest has booted (the pod's readiness probe reads it)
@@ -48,13 +53,29 @@ const say = (line: string) => process.stdout.write(`centaurus-launcher: ${line}\
 
 /** Why KVM cannot be used here, or undefined when /dev/kvm opens. */
 function kvmUnavailable(): string | undefined {
-  if (!existsSync("/dev/kvm")) return "no /dev/kvm on this node";
+  // In a launcher pod /dev/kvm appears only where a device plugin (or the like) hands it in.
+  if (!existsSync("/dev/kvm"))
+    return "no /dev/kvm here (a launcher pod gets one only from a KVM device plugin)";
   try {
     closeSync(openSync("/dev/kvm", constants.O_RDWR));
     return undefined;
   } catch (err) {
     return `cannot open /dev/kvm: ${(err as Error).message}`;
   }
+}
+
+/** What a container disk's folder boots (a kernel, or a disk image), or why it boots nothing. */
+function containerDiskBoot(dir: string): { kernel?: string; initrd?: string; disk?: string } | string {
+  if (!existsSync(dir)) return `the container disk folder ${dir} does not exist`;
+  const files = readdirSync(dir).sort();
+  if (files.includes("vmlinuz"))
+    return {
+      kernel: join(dir, "vmlinuz"),
+      initrd: files.includes("initrd.gz") ? join(dir, "initrd.gz") : undefined,
+    };
+  const disk = files.find((f) => /\.(qcow2|img|raw)$/.test(f));
+  if (disk) return { disk: join(dir, disk) };
+  return `the container disk holds nothing to boot (no vmlinuz, *.qcow2, *.img or *.raw in ${dir}: ${files.join(", ") || "empty"})`;
 }
 
 interface Running {
@@ -133,6 +154,7 @@ export async function runVmLauncher(argv: string[]): Promise<number> {
       initrd: { type: "string" },
       cmdline: { type: "string", default: "console=ttyS0 quiet panic=-1" },
       disk: { type: "string" },
+      "container-disk": { type: "string" },
       "data-disk": { type: "string", multiple: true, default: [] },
       cpu: { type: "string", default: "1" },
       memory: { type: "string", default: "512Mi" },
@@ -149,6 +171,11 @@ export async function runVmLauncher(argv: string[]): Promise<number> {
     process.stdout.write(VM_LAUNCHER_HELP);
     return values.help ? 0 : 2;
   }
+  const boot = values["container-disk"] ? containerDiskBoot(values["container-disk"]) : values;
+  if (typeof boot === "string") {
+    say(boot);
+    return 1;
+  }
   const readOptional = (file: string) => (existsSync(file) ? readFileSync(file, "utf8") : undefined);
   const cloudInit = values["cloud-init"];
   const sshKeys = cloudInit ? readOptional(join(cloudInit, "ssh_authorized_keys")) : undefined;
@@ -159,7 +186,7 @@ export async function runVmLauncher(argv: string[]): Promise<number> {
     name: values.name ?? "",
     cpu: Number(values.cpu),
     memoryMiB: Number(parseMilli(values.memory) / 1000n / (1024n * 1024n)),
-    boot: { kernel: values.kernel, initrd: values.initrd, disk: values.disk, cmdline: values.cmdline },
+    boot: { kernel: boot.kernel, initrd: boot.initrd, disk: boot.disk, cmdline: values.cmdline },
     dataDisks: values["data-disk"],
     userData: cloudInit ? readOptional(join(cloudInit, "userdata")) : undefined,
     sshKeys: sshKeys ? sshKeys.split("\n").filter(Boolean) : undefined,

@@ -37,6 +37,15 @@ export interface VirtualMachineSpec {
   rebootRequestedAt?: string;
 }
 
+/** What the launcher said about the guest it booted (read once per launcher pod). */
+export interface GuestStatus {
+  acceleration: "KVM" | "TCG";
+  /** Why (for TCG: why KVM could not be used). */
+  reason: string;
+  /** The launcher pod this was read from. */
+  launcherUID: string;
+}
+
 export interface VirtualMachineStatus {
   phase?: VMPhase;
   node?: string;
@@ -50,6 +59,8 @@ export interface VirtualMachineStatus {
   observedRebootRequest?: string;
   /** The launcher being replaced by a reboot (so a restart of the operator finishes the job). */
   rebootingPodUID?: string;
+  /** The booted guest's acceleration, for VMs whose launcher boots a guest. */
+  guest?: GuestStatus;
   conditions?: Condition[];
   observedGeneration?: number;
 }
@@ -167,6 +178,14 @@ export const virtualMachineCRD: CRDSpec = {
       restartCount: { type: "integer" },
       observedRebootRequest: { type: "string" },
       rebootingPodUID: { type: "string" },
+      guest: {
+        type: "object",
+        properties: {
+          acceleration: { type: "string", enum: ["KVM", "TCG"] },
+          reason: { type: "string" },
+          launcherUID: { type: "string" },
+        },
+      },
       conditions: conditionsSchema,
       observedGeneration: { type: "integer" },
     },

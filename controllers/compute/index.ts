@@ -52,6 +52,9 @@ export const computeRBAC: PolicyRule[] = [
   { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch", "create", "delete"] },
   { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create", "update", "patch"] },
   { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+  // Which nodes run guests (guest.ts), and the launcher's log line saying KVM or TCG.
+  { apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch"] },
+  { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
 ];
 
 export const computeModule: ControllerModule = {
@@ -63,6 +66,10 @@ export const computeModule: ControllerModule = {
   ],
   rbac: computeRBAC,
   setup(manager, client) {
-    manager.add(virtualMachineController(client));
+    // The launcher image is the operator's configuration (the chart's launcherImage value);
+    // unset, VMs run as their image under their RuntimeClass, as before.
+    manager.add(
+      virtualMachineController(client, { launcherImage: process.env.CENTAURUS_LAUNCHER_IMAGE || undefined }),
+    );
   },
 };

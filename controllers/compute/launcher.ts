@@ -16,6 +16,15 @@ import {
   VM_LABEL,
   type VMPhase,
 } from "./api.ts";
+import {
+  GUESTS_VALUE,
+  guestCondition,
+  guestLauncherSpec,
+  guestTrouble,
+  isGuestLauncher,
+  isPodReady,
+  LAUNCHER_ANNOTATION,
+} from "./guest.ts";
 
 export const CLOUD_INIT_SUFFIX = "-cloudinit";
 
@@ -99,8 +108,35 @@ function computeContainer(vm: VirtualMachine, mounts: unknown[]) {
   };
 }
 
-export function desiredLauncher(vm: VirtualMachine, tenant: string | undefined): Pod {
+/**
+ * The launcher pod. With `guestLauncherImage` (the VM's node can run guests, see guest.ts) it
+ * boots the VM's image as a container disk under QEMU; without, it is the VM's image under
+ * its RuntimeClass.
+ */
+export function desiredLauncher(
+  vm: VirtualMachine,
+  tenant: string | undefined,
+  guestLauncherImage?: string,
+): Pod {
   const { volumes, mounts } = launcherVolumes(vm);
+  if (guestLauncherImage) {
+    return {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: launcherName(vm.metadata.name ?? ""),
+        namespace: vm.metadata.namespace,
+        labels: labels(vm, tenant),
+        annotations: { ...launcherAnnotations(vm), [LAUNCHER_ANNOTATION]: GUESTS_VALUE },
+        ownerReferences: [owner(vm)],
+      },
+      spec: guestLauncherSpec(vm, guestLauncherImage, {
+        volumes,
+        mounts,
+        cloudInit: needsCloudInit(vm),
+      }) as Pod["spec"],
+    };
+  }
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -150,7 +186,7 @@ function notReady(reason: string, message: string, gen: number | undefined): Con
 }
 
 /** A launcher that exists, runs a VM that should run, and is not going away. */
-function liveLauncherState(pod: Pod, gen: number | undefined): LauncherState {
+function liveLauncherState(vm: VirtualMachine, pod: Pod, gen: number | undefined): LauncherState {
   if (pod.status?.phase === "Failed" || pod.status?.phase === "Succeeded") {
     return {
       phase: "Failed",
@@ -158,6 +194,18 @@ function liveLauncherState(pod: Pod, gen: number | undefined): LauncherState {
     };
   }
   if (!pod.spec?.nodeName) return schedulingState(pod, gen);
+  // A guest-booting launcher is Ready once the guest booted (its readiness probe), not when
+  // its container started.
+  if (isGuestLauncher(pod) && !isPodReady(pod)) {
+    const trouble = guestTrouble(vm, pod);
+    if (trouble) return { phase: "Starting", ready: notReady(trouble.reason, trouble.message, gen) };
+  }
+  if (pod.status?.phase === "Running" && isGuestLauncher(pod) && !isPodReady(pod)) {
+    return {
+      phase: "Starting",
+      ready: notReady("Booting", `the guest is booting on ${pod.spec.nodeName}`, gen),
+    };
+  }
   if (pod.status?.phase === "Running") {
     return {
       phase: "Running",
@@ -216,7 +264,7 @@ export function launcherState(
       ready: notReady("Rebooting", "the previous launcher is shutting down", gen),
     };
   } else {
-    state = liveLauncherState(pod, gen);
+    state = liveLauncherState(vm, pod, gen);
   }
   if (!state.scheduled && pod?.spec?.nodeName) {
     state.scheduled = {
@@ -258,6 +306,9 @@ export function observe(
   let conditions: Condition[] = setCondition(prev.conditions, ready, now);
   if (scheduled) conditions = setCondition(conditions, scheduled, now);
   else conditions = conditions.filter((c) => c.type !== "Scheduled");
+  const guest = guestCondition(vm, pod, prev.guest);
+  if (guest) conditions = setCondition(conditions, guest, now);
+  else conditions = conditions.filter((c) => c.type !== "Guest");
   const live = pod && !pod.metadata.deletionTimestamp;
   const interfaces = live ? vmInterfaces(vm, pod) : [];
   const ips = interfaces.length
@@ -277,5 +328,6 @@ export function observe(
   if (pod) status.launcherPod = pod.metadata.name;
   if (prev.observedRebootRequest) status.observedRebootRequest = prev.observedRebootRequest;
   if (prev.rebootingPodUID) status.rebootingPodUID = prev.rebootingPodUID;
+  if (prev.guest) status.guest = prev.guest;
   return status;
 }

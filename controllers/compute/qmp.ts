@@ -21,7 +21,17 @@ export class Qmp {
 
   private constructor(socket: Socket) {
     this.socket = socket;
-    createInterface({ input: socket }).on("line", (line) => {
+    // QEMU may end (the guest powered off, or it was killed) with commands in flight: they
+    // fail with a message instead of an unhandled socket error ending the launcher.
+    const closed = () => {
+      for (const w of this.waiting.splice(0))
+        w({ error: { class: "Closed", desc: "QEMU closed its QMP socket" } });
+    };
+    socket.on("error", closed);
+    socket.on("close", closed);
+    const lines = createInterface({ input: socket });
+    lines.on("error", closed);
+    lines.on("line", (line) => {
       let msg: QmpMessage;
       try {
         msg = JSON.parse(line) as QmpMessage;
@@ -58,6 +68,11 @@ export class Qmp {
       this.waiting.push((m) =>
         m.error ? reject(new Error(`QMP ${command}: ${m.error.desc}`)) : resolve(m.return),
       );
+      if (this.socket.destroyed || !this.socket.writable) {
+        this.waiting.pop();
+        reject(new Error(`QMP ${command}: QEMU closed its QMP socket`));
+        return;
+      }
       this.socket.write(`${JSON.stringify({ execute: command })}\n`);
     });
   }

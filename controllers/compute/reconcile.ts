@@ -7,20 +7,19 @@ import { apply } from "../../pkg/kube/apply.ts";
 import type { KubeClient } from "../../pkg/kube/client.ts";
 import type { Pod } from "../../pkg/kube/core.ts";
 import { ApiError, isAlreadyExists, isNotFound } from "../../pkg/kube/errors.ts";
-import type { KubeObject } from "../../pkg/kube/object.ts";
 import { Resources } from "../../pkg/kube/resource.ts";
 import type { Logger } from "../../pkg/log.ts";
 import { EventRecorder } from "../../pkg/status/events.ts";
 import { StatusWriter } from "../../pkg/status/status-writer.ts";
-import { IP_ANNOTATION, IPS_ANNOTATION } from "../shared/pod-network.ts";
 import { TENANT_LABEL } from "../shared/tenant.ts";
 import {
   launcherName,
   type VirtualMachine,
   VirtualMachineResource,
   type VirtualMachineStatus,
-  VM_LABEL,
 } from "./api.ts";
+import { bootsGuest, isGuestLauncher, isPodReady, parseAcceleration } from "./guest.ts";
+import { guestNodeInformer, podInformer, secretInformer } from "./informers.ts";
 import {
   cloudInitSecretName,
   desiredCloudInit,
@@ -34,43 +33,13 @@ import {
 export interface ComputeOptions {
   concurrency?: number;
   logger?: Logger;
+  /**
+   * The launcher image (`centaurus vm-launcher` and QEMU, hack/build-launcher-image.sh): with
+   * it, VMs boot a guest on the nodes that run guests (guest.ts); without, VMs are their
+   * image under their RuntimeClass.
+   */
+  launcherImage?: string;
 }
-
-/** The VPC address annotations the network pillar writes: the VM's IPs come from them. */
-function networkAnnotations(a: Record<string, string> | undefined): Record<string, string> | undefined {
-  const kept = Object.entries(a ?? {}).filter(([k]) => k === IP_ANNOTATION || k === IPS_ANNOTATION);
-  return kept.length ? Object.fromEntries(kept) : undefined;
-}
-
-/** Launcher pods carry only what status needs in the cache (VMs can be many). */
-function slimPod(obj: KubeObject): KubeObject {
-  const p = obj as Pod;
-  const slim: Pod = {
-    apiVersion: p.apiVersion,
-    kind: p.kind,
-    metadata: {
-      name: p.metadata.name,
-      namespace: p.metadata.namespace,
-      uid: p.metadata.uid,
-      resourceVersion: p.metadata.resourceVersion,
-      deletionTimestamp: p.metadata.deletionTimestamp,
-      labels: p.metadata.labels,
-      annotations: networkAnnotations(p.metadata.annotations),
-      ownerReferences: p.metadata.ownerReferences,
-    },
-    spec: { nodeName: p.spec?.nodeName },
-    status: {
-      phase: p.status?.phase,
-      podIP: p.status?.podIP,
-      podIPs: p.status?.podIPs,
-      conditions: p.status?.conditions?.filter((c) => c.type === "PodScheduled"),
-    },
-  };
-  return slim;
-}
-
-const podInformer = { labelSelector: VM_LABEL, transform: slimPod };
-const secretInformer = { labelSelector: VM_LABEL };
 
 /** What one reconcile works on: the VM, its launcher (if ours), its tenant, and the status being built. */
 interface VmView {
@@ -92,6 +61,10 @@ export function virtualMachineController(client: KubeClient, opts: ComputeOption
       { resource: Resources.Pod, informer: podInformer },
       { resource: Resources.Secret, informer: secretInformer },
     ],
+    // Where no launcher image is known, VMs never boot guests: no node watch at all.
+    watches: opts.launcherImage
+      ? [{ resource: Resources.Node, informer: guestNodeInformer, map: () => [] }]
+      : [],
     concurrency: opts.concurrency ?? 16,
     logger: opts.logger,
     reconcile: async (req, ctx) => {
@@ -101,7 +74,15 @@ export function virtualMachineController(client: KubeClient, opts: ComputeOption
       await reboot(client, events, view, running);
       let launchError: LaunchError | undefined;
       if (running) {
-        const launched = await launch(client, events, ctx.cache, view);
+        const image = bootsGuest(
+          opts.launcherImage,
+          opts.launcherImage
+            ? ctx.cache.informerFor(Resources.Node, guestNodeInformer).store.list().length
+            : 0,
+        )
+          ? opts.launcherImage
+          : undefined;
+        const launched = await launch(client, events, ctx.cache, view, image);
         // A first launcher: its own watch event brings the next status (one write, not two).
         if (launched === "first") return undefined;
         launchError = launched;
@@ -109,9 +90,12 @@ export function virtualMachineController(client: KubeClient, opts: ComputeOption
         await deletePod(client, view.pod);
         await events.record(view.vm, "Normal", "Stopping", "power state Stopped: removing the launcher");
       }
+      // The log not read yet (kubelet busy, say) does not hold the rest of the status back.
+      const guestRead = running ? await readGuest(client, view).catch(() => false) : true;
       await report(client, events, view, launchError);
       // A refused launcher is retried (quota may free up); everything else follows pod events.
       if (launchError) return { requeueAfterMs: 10_000 };
+      if (!guestRead) return { requeueAfterMs: 2_000 };
       return undefined;
     },
   });
@@ -193,6 +177,7 @@ async function launch(
   events: EventRecorder,
   cache: SharedInformerFactory,
   view: VmView,
+  guestLauncherImage: string | undefined,
 ): Promise<"first" | LaunchError | undefined> {
   const { vm, pod, tenant, prev, status } = view;
   const ns = vm.metadata.namespace ?? "";
@@ -207,7 +192,7 @@ async function launch(
   // by admission (until the quota controller recounts).
   if (pod || status.rebootingPodUID || (await launcherExists(client, ns, name))) return undefined;
   try {
-    await client.create(Resources.Pod, desiredLauncher(vm, tenant));
+    await client.create(Resources.Pod, desiredLauncher(vm, tenant, guestLauncherImage));
     return prev.phase === undefined ? "first" : undefined;
   } catch (err) {
     // AlreadyExists: the old launcher (a reboot's, or a previous VM's of this name) is still going away.
@@ -219,6 +204,23 @@ async function launch(
     }
     return launchError;
   }
+}
+
+/**
+ * The booted guest's acceleration, from the launcher's log, once per launcher pod: the
+ * launcher prints it before it starts QEMU, so it is in the log's first lines. (The log is
+ * what the launcher already writes for `kubectl logs`; no API access from the pod is needed.)
+ */
+async function readGuest(client: KubeClient, view: VmView): Promise<boolean> {
+  const { pod, status } = view;
+  if (!pod || !isGuestLauncher(pod) || !isPodReady(pod) || pod.metadata.deletionTimestamp) return true;
+  if (status.guest?.launcherUID === pod.metadata.uid) return true;
+  const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}/log`;
+  const log = await client.getText(path, { container: "compute", limitBytes: 16384 });
+  const accel = parseAcceleration(log);
+  if (!accel) return false;
+  status.guest = { ...accel, launcherUID: pod.metadata.uid ?? "" };
+  return true;
 }
 
 /** Write: the status read from the launcher, with a Starting event when a stopped VM starts. */

@@ -188,6 +188,48 @@ export class KubeClient {
     });
   }
 
+  /**
+   * One GET whose answer is text (a pod's log); with `onData`, each chunk as it comes (a log
+   * followed until the server ends it, or `signal` aborts). A non-2xx answer throws ApiError.
+   */
+  getText(
+    path: string,
+    query: RequestOptions["query"] = {},
+    opts: { onData?: (text: string) => void; signal?: AbortSignal } = {},
+  ): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const agent = opts.onData ? this.watchAgent : this.agent;
+      const req = this.open("GET", path, { query, accept: "*/*", signal: opts.signal }, agent);
+      req.on("response", (res) => {
+        const code = res.statusCode ?? 0;
+        const ok = code >= 200 && code < 300;
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => {
+          if (ok && opts.onData) opts.onData(c.toString("utf8"));
+          else chunks.push(c);
+        });
+        res.on("error", reject);
+        res.on("end", () => {
+          this.notify("GET", code);
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (ok) return resolve(text);
+          let body: StatusBody;
+          try {
+            body = JSON.parse(text) as StatusBody;
+          } catch {
+            body = { message: text } as StatusBody;
+          }
+          reject(new ApiError(code, body, `GET ${path}`));
+        });
+      });
+      req.on("error", (err) => {
+        this.notify("GET", 0);
+        reject(err);
+      });
+      req.end();
+    });
+  }
+
   get<T extends KubeObject>(rt: ResourceType, name: string, namespace?: string): Promise<T> {
     return this.request<T>("GET", objectPath(rt, name, namespace));
   }

@@ -9,6 +9,11 @@ export const NODE_PROFILES: readonly NodeProfile[] = ["plain", "gpu", "edge"];
 export type NodeCounts = Record<NodeProfile, number> & { real?: number };
 
 export const PROFILE_LABEL = "centaurus.io/node-profile";
+/**
+ * Real nodes run VM guests (the compute pillar's GUESTS_LABEL=GUESTS_VALUE, spelled here as
+ * pkg/ imports no controller).
+ */
+export const GUESTS_NODE_LABEL = "compute.centaurus.io/guests=qemu";
 /** kwok manages only nodes carrying this annotation, so real nodes are never touched. */
 export const KWOK_ANNOTATION = "kwok.x-k8s.io/node";
 

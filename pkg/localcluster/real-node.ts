@@ -14,7 +14,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "nod
 import { dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { hackScript } from "./binaries.ts";
-import { PROFILE_LABEL } from "./nodes.ts";
+import { GUESTS_NODE_LABEL, PROFILE_LABEL } from "./nodes.ts";
 import { issueCert, type Pki } from "./pki.ts";
 import {
   cniConfig,
@@ -209,7 +209,8 @@ export async function startRealNode(
       `--root-dir=${layout.kubeletRoot}`,
       `--hostname-override=${REAL_NODE_NAME}`,
       `--node-ip=${net.gateway}`,
-      `--node-labels=${PROFILE_LABEL}=real`,
+      // Its pods are real processes, so VM launchers boot guests here (QEMU, TCG at least).
+      `--node-labels=${PROFILE_LABEL}=real,${GUESTS_NODE_LABEL}`,
     ],
     procs,
   );

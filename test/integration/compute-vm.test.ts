@@ -71,6 +71,12 @@ describe("compute: VirtualMachine", function () {
     expect(running.status?.ipAddresses?.[0]).to.match(/^10\.244\./);
     expect(running.status?.launcherPod).to.equal("web-launcher");
     expect(running.status?.conditions?.[0]).to.include({ type: "Ready", status: "True" });
+    // A kwok node fakes its pods: the VM says no guest runs there.
+    const guest = running.status?.conditions?.find((c) => c.type === "Guest");
+    expect(guest).to.include({ status: "False", reason: "NoGuest" });
+    expect(guest?.message)
+      .to.contain(running.status?.node ?? "?")
+      .and.contain("no guest runs");
     const launcher = await admin.get<Pod>(Resources.Pod, "web-launcher", ns);
     expect(launcher.metadata.ownerReferences?.[0]).to.include({
       kind: "VirtualMachine",
