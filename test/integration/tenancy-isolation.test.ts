@@ -159,11 +159,13 @@ describe("tenancy: isolation through every pillar", function () {
       ),
     );
     expect(await codeOf(admin.get(Endpoints, "forged", aNs))).to.equal(404);
-    // The addresses A holds are counted in its status (labelled by namespace, written by the operator only).
-    const held = (await admin.list(IPAddresses, { labelSelector: `tenancy.centaurus.io/tenant=${a}` })).items
-      .length;
-    expect(held).to.be.greaterThan(0);
-    await waitFor(`tenant ${a} to show ${held} addresses held`, async () => {
+    // The addresses A holds are counted in its status (labelled by namespace, written by the
+    // operator only). Counted afresh each time: an earlier test's pod may still be giving one back.
+    const heldByA = async () =>
+      (await admin.list(IPAddresses, { labelSelector: `tenancy.centaurus.io/tenant=${a}` })).items.length;
+    expect(await heldByA()).to.be.greaterThan(0);
+    await waitFor(`tenant ${a}'s status to show the addresses it holds`, async () => {
+      const held = await heldByA();
       const t = await admin.get<Tenant>(TenantResource, a);
       return (
         t.status?.used?.["ip-addresses"] === String(held) && t.status.usage?.includes(`ip-addresses ${held}`)
