@@ -13,9 +13,8 @@
 // Reports medians over runs, the manager's peak RSS (VmHWM), a JSON line and a table, and
 // appends to bench/RESULTS.md.
 
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { appendFileSync, readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { type VirtualMachine, VirtualMachineResource } from "../controllers/compute/api.ts";
 import { computeModule } from "../controllers/compute/index.ts";
@@ -25,7 +24,8 @@ import { Informer } from "../pkg/cache/informer.ts";
 import { Resources } from "../pkg/kube/resource.ts";
 import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { waitFor } from "../pkg/testing/wait.ts";
-import { installModules, waitQuotaCounts } from "../test/fixtures/tenancy.ts";
+import { installModules } from "../test/fixtures/tenancy.ts";
+import { median, quantile, startTenancyManager } from "./tenancy-manager-process.ts";
 
 const { values } = parseArgs({
   options: {
@@ -45,11 +45,6 @@ const WRITERS = 16;
 const DEADLINE_MS = 15 * 60_000;
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
-};
-const median = (xs: number[]) => quantile(xs, 0.5);
 
 async function burst(count: number, make: (i: number) => Promise<unknown>): Promise<number> {
   let next = 0;
@@ -76,21 +71,6 @@ async function managerWrites(port: number): Promise<number> {
   return n;
 }
 
-async function startManager(
-  kubeconfig: string,
-): Promise<{ child: ChildProcess; metricsPort: number; healthPort: number }> {
-  const child = spawn(
-    process.execPath,
-    ["--max-semi-space-size=4", "dist/test/fixtures/tenancy-manager.js", "--kubeconfig", kubeconfig],
-    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LOG_LEVEL: "error" } },
-  );
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`manager exited (${code})`)));
-  });
-  return { child, ...(JSON.parse(line) as { metricsPort: number; healthPort: number }) };
-}
-
 async function main(): Promise<void> {
   log("compiling the manager (tsc -p tsconfig.build.json)");
   execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" });
@@ -111,8 +91,7 @@ async function main(): Promise<void> {
   let rss = 0;
   try {
     await installModules(client, [tenancyModule, computeModule]);
-    await waitQuotaCounts(client, "count/virtualmachines.compute.centaurus.io");
-    const { child, metricsPort, healthPort } = await startManager(cluster.kubeconfigPath);
+    const { child, metricsPort, healthPort } = await startTenancyManager(cluster.kubeconfigPath);
     try {
       await waitFor(
         "the manager to be ready",

@@ -10,8 +10,7 @@
 // with --loaded live pods charged to the tenant (a larger ledger to rewrite), 50 more
 // sequential creates of each kind. Reports medians over runs, a JSON line and a table.
 
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { computeModule } from "../controllers/compute/index.ts";
 import { type Tenant, TenantLedgerResource, TenantResource } from "../controllers/tenancy/api.ts";
@@ -22,6 +21,7 @@ import { Resources } from "../pkg/kube/resource.ts";
 import { LocalCluster } from "../pkg/localcluster/cluster.ts";
 import { waitFor } from "../pkg/testing/wait.ts";
 import { installModules, pod } from "../test/fixtures/tenancy.ts";
+import { median, quantile, startTenancyManager } from "./tenancy-manager-process.ts";
 
 const { values } = parseArgs({
   options: {
@@ -36,25 +36,7 @@ const RUNS = Number(values.runs);
 const WRITERS = 16;
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
-const quantile = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
-};
-const median = (xs: number[]) => quantile(xs, 0.5);
 const ms = (x: number) => Math.round(x * 10) / 10;
-
-async function startManager(kubeconfig: string): Promise<{ child: ChildProcess; healthPort: number }> {
-  const child = spawn(
-    process.execPath,
-    ["--max-semi-space-size=4", "dist/test/fixtures/tenancy-manager.js", "--kubeconfig", kubeconfig],
-    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, LOG_LEVEL: "error" } },
-  );
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).once("line", resolve);
-    child.once("exit", (code) => reject(new Error(`manager exited (${code})`)));
-  });
-  return { child, ...(JSON.parse(line) as { healthPort: number }) };
-}
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -110,7 +92,7 @@ async function main(): Promise<void> {
   try {
     // The manager fixture runs tenancy and compute: both kinds must exist for it to be ready.
     await installModules(client, [tenancyModule, computeModule]);
-    const { child, healthPort } = await startManager(cluster.kubeconfigPath);
+    const { child, healthPort } = await startTenancyManager(cluster.kubeconfigPath);
     try {
       await waitFor(
         "the manager to be ready",

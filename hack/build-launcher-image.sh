@@ -20,7 +20,8 @@ mkdir -p "$OUT"
 load=""
 [[ "${1:-}" == --load ]] && load="${2:?--load needs a cluster name}"
 step() { echo "==> $*" >&2; }
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=lib/oci-pack.sh
+source "$ROOT/hack/lib/oci-pack.sh"
 
 for tool in qemu-system-x86_64 node; do
   command -v "$tool" >/dev/null || { echo "error: $tool is missing (apt-get install qemu-system-x86)" >&2; exit 1; }
@@ -28,30 +29,6 @@ done
 bb=/bin/busybox
 { ldd "$bb" 2>&1 || true; } | grep -q "not a dynamic" || { echo "error: $bb is not Debian's static busybox: apt-get install busybox-static" >&2; exit 1; }
 
-# pack NAME ROOTFS ENTRYPOINT_JSON USER OUT_TAR: one layer, one manifest, one index (as
-# hack/build-node-images.sh packs; `ctr image import` reads the name from the index).
-pack() {
-  local name="$1" rootfs="$2" entry="$3" user="$4" out="$5" oci layer size config csize manifest msize
-  oci="$(mktemp -d)"
-  mkdir -p "$oci/blobs/sha256"
-  tar --sort=name --mtime=@0 --numeric-owner --owner=0 --group=0 -C "$rootfs" -cf "$oci/layer.tar" .
-  layer="$(sha "$oci/layer.tar")"; size="$(stat -c %s "$oci/layer.tar")"
-  mv "$oci/layer.tar" "$oci/blobs/sha256/$layer"
-  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":%s,"User":"%s","Env":["PATH=/usr/bin:/bin"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$entry" "$user" "$layer" >"$oci/config.json"
-  config="$(sha "$oci/config.json")"; csize="$(stat -c %s "$oci/config.json")"
-  mv "$oci/config.json" "$oci/blobs/sha256/$config"
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
-    "$config" "$csize" "$layer" "$size" >"$oci/manifest.json"
-  manifest="$(sha "$oci/manifest.json")"; msize="$(stat -c %s "$oci/manifest.json")"
-  mv "$oci/manifest.json" "$oci/blobs/sha256/$manifest"
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
-    "$manifest" "$msize" "$name" "${name##*:}" >"$oci/index.json"
-  echo '{"imageLayoutVersion":"1.0.0"}' >"$oci/oci-layout"
-  tar --sort=name --mtime=@0 --numeric-owner --owner=0 --group=0 -C "$oci" -cf "$out.tmp" .
-  mv "$out.tmp" "$out"
-  rm -rf "$oci"
-}
 
 # copy_with_libs ROOTFS BINARY DEST: the binary at DEST and every library ldd names.
 copy_with_libs() {
@@ -95,7 +72,7 @@ if [[ ! -s "$LAUNCHER_TAR" ]]; then
   for a in sh cp test cat ls; do ln -sf busybox "$root/bin/$a"; done
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
-  pack "$LAUNCHER" "$root" '["/usr/bin/node","/app/launcher.mjs"]' 65532 "$LAUNCHER_TAR"
+  pack_oci "$LAUNCHER" "$root" '["/usr/bin/node","/app/launcher.mjs"]' 65532 /usr/bin:/bin "$LAUNCHER_TAR"
 fi
 
 # --- the test guest's container disk ----------------------------------------------------------
@@ -109,7 +86,7 @@ if [[ ! -s "$DISK_TAR" ]]; then
   mkdir -p "$droot/disk"
   cp "$guest/vmlinuz" "$guest/initrd.gz" "$droot/disk/"
   chmod 0644 "$droot/disk/"*
-  pack "$DISK" "$droot" '["/no-entrypoint"]' "" "$DISK_TAR"
+  pack_oci "$DISK" "$droot" '["/no-entrypoint"]' "" /usr/bin:/bin "$DISK_TAR"
 fi
 
 if [[ -n "$load" ]]; then

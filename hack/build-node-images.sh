@@ -10,34 +10,9 @@ CACHE="${CENTAURUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/centaurus}"
 OUT="$CACHE/images"
 mkdir -p "$OUT"
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=lib/oci-pack.sh
+source "$ROOT/hack/lib/oci-pack.sh"
 
-# pack NAME ROOTFS_DIR ENTRYPOINT_JSON OUT_TAR: one layer, one manifest, one index.
-pack() {
-  local name="$1" rootfs="$2" entry="$3" out="$4" oci
-  oci="$(mktemp -d)"
-  mkdir -p "$oci/blobs/sha256"
-  tar --sort=name --mtime=@0 --numeric-owner --owner=0 --group=0 -C "$rootfs" -cf "$oci/layer.tar" .
-  local layer diff size
-  layer="$(sha "$oci/layer.tar")"; size="$(stat -c %s "$oci/layer.tar")"
-  mv "$oci/layer.tar" "$oci/blobs/sha256/$layer"
-  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":%s,"Env":["PATH=/bin"],"WorkingDir":"/"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$entry" "$layer" >"$oci/config.json"
-  local config csize
-  config="$(sha "$oci/config.json")"; csize="$(stat -c %s "$oci/config.json")"
-  mv "$oci/config.json" "$oci/blobs/sha256/$config"
-  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
-    "$config" "$csize" "$layer" "$size" >"$oci/manifest.json"
-  local manifest msize
-  manifest="$(sha "$oci/manifest.json")"; msize="$(stat -c %s "$oci/manifest.json")"
-  mv "$oci/manifest.json" "$oci/blobs/sha256/$manifest"
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"platform":{"architecture":"amd64","os":"linux"},"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
-    "$manifest" "$msize" "$name" "${name##*:}" >"$oci/index.json"
-  echo '{"imageLayoutVersion":"1.0.0"}' >"$oci/oci-layout"
-  tar --sort=name --mtime=@0 --numeric-owner --owner=0 --group=0 -C "$oci" -cf "$out.tmp" .
-  mv "$out.tmp" "$out"
-  rm -rf "$oci"
-}
 
 # --- pause --------------------------------------------------------------------------------
 key="$(cat "$ROOT/images/pause/main.go" "$ROOT/images/pause/go.mod" | sha256sum | cut -c1-12)"
@@ -46,7 +21,7 @@ if [[ ! -s "$OUT/pause-$key.tar" ]]; then
   work="$(mktemp -d)"
   mkdir -p "$work/rootfs"
   (cd "$ROOT/images/pause" && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -ldflags "-s -w" -o "$work/rootfs/pause" .)
-  pack centaurus.local/pause:1 "$work/rootfs" '["/pause"]' "$OUT/pause-$key.tar"
+  pack_oci centaurus.local/pause:1 "$work/rootfs" '["/pause"]' "" /bin "$OUT/pause-$key.tar"
   rm -rf "$work"
 fi
 ln -sfn "pause-$key.tar" "$OUT/pause.tar"
@@ -69,7 +44,7 @@ if [[ ! -s "$OUT/busybox-$key.tar" ]]; then
   done
   printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$work/rootfs/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$work/rootfs/etc/group"
-  pack centaurus.local/busybox:1 "$work/rootfs" '["/bin/sh"]' "$OUT/busybox-$key.tar"
+  pack_oci centaurus.local/busybox:1 "$work/rootfs" '["/bin/sh"]' "" /bin "$OUT/busybox-$key.tar"
   rm -rf "$work"
 fi
 ln -sfn "busybox-$key.tar" "$OUT/busybox.tar"

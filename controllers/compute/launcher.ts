@@ -119,24 +119,17 @@ export function desiredLauncher(
   guestLauncherImage?: string,
 ): Pod {
   const { volumes, mounts } = launcherVolumes(vm);
-  if (guestLauncherImage) {
-    return {
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: {
-        name: launcherName(vm.metadata.name ?? ""),
-        namespace: vm.metadata.namespace,
-        labels: labels(vm, tenant),
-        annotations: { ...launcherAnnotations(vm), [LAUNCHER_ANNOTATION]: GUESTS_VALUE },
-        ownerReferences: [owner(vm)],
-      },
-      spec: guestLauncherSpec(vm, guestLauncherImage, {
+  const annotations = launcherAnnotations(vm);
+  if (guestLauncherImage) annotations[LAUNCHER_ANNOTATION] = GUESTS_VALUE;
+  const spec = guestLauncherImage
+    ? guestLauncherSpec(vm, guestLauncherImage, { volumes, mounts, cloudInit: needsCloudInit(vm) })
+    : {
+        runtimeClassName: vm.spec.runtimeClassName ?? DEFAULT_RUNTIME_CLASS,
+        restartPolicy: "Always",
+        terminationGracePeriodSeconds: 30,
+        containers: [computeContainer(vm, mounts)],
         volumes,
-        mounts,
-        cloudInit: needsCloudInit(vm),
-      }) as Pod["spec"],
-    };
-  }
+      };
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -144,16 +137,10 @@ export function desiredLauncher(
       name: launcherName(vm.metadata.name ?? ""),
       namespace: vm.metadata.namespace,
       labels: labels(vm, tenant),
-      annotations: launcherAnnotations(vm),
+      annotations,
       ownerReferences: [owner(vm)],
     },
-    spec: {
-      runtimeClassName: vm.spec.runtimeClassName ?? DEFAULT_RUNTIME_CLASS,
-      restartPolicy: "Always",
-      terminationGracePeriodSeconds: 30,
-      containers: [computeContainer(vm, mounts)],
-      volumes,
-    },
+    spec: spec as Pod["spec"],
   };
 }
 

@@ -14,16 +14,7 @@ import { Resources } from "../../pkg/kube/resource.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster, uniqueName } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
-import {
-  errorOf,
-  installModules,
-  pod,
-  startManager,
-  vm,
-  waitGone,
-  waitQuotaCounts,
-  waitReady,
-} from "../fixtures/tenancy.ts";
+import { errorOf, installModules, pod, startManager, vm, waitGone, waitReady } from "../fixtures/tenancy.ts";
 
 describe("compute: VirtualMachine", function () {
   this.timeout(240_000);
@@ -49,7 +40,6 @@ describe("compute: VirtualMachine", function () {
   before(async () => {
     admin = await testCluster().clientFor();
     await installModules(admin, [tenancyModule, computeModule]);
-    await waitQuotaCounts(admin, "count/virtualmachines.compute.centaurus.io");
     manager = await startManager(admin, [tenancyModule, computeModule]);
   });
   after(async () => {

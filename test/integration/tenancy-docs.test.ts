@@ -24,7 +24,7 @@ import type { LocalCluster } from "../../pkg/localcluster/cluster.ts";
 import type { Manager } from "../../pkg/manager/manager.ts";
 import { testCluster } from "../../pkg/testing/cluster.ts";
 import { waitFor } from "../../pkg/testing/wait.ts";
-import { errorOf, installModules, startManager, waitGone, waitQuotaCounts } from "../fixtures/tenancy.ts";
+import { errorOf, installModules, startManager, waitGone } from "../fixtures/tenancy.ts";
 
 const Deployment: ResourceType = {
   group: "apps",
@@ -175,8 +175,6 @@ for (const page of ["docs/tenancy.md", "docs/virtual-machines.md"]) {
       cluster = testCluster();
       admin = await cluster.clientFor();
       await installModules(admin, MODULES);
-      if (page.includes("virtual"))
-        await waitQuotaCounts(admin, "count/virtualmachines.compute.centaurus.io");
       manager = await startManager(admin, MODULES);
     });
     after(async () => {
